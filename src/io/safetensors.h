@@ -1,0 +1,61 @@
+// Safetensors files as ATen tensors: a read-only mmap (MAP_POPULATE) whose tensors are
+// zero-copy views, and a writer.
+//
+// Thread-safety: a SafetensorsFile is immutable after open() and safe to share.
+// Tensors it returns keep the mapping alive; they must not be written to (the pages are
+// mapped read-only).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "io/safetensors_format.h"
+
+namespace sam3rt::io {
+
+at::ScalarType to_scalar_type(DType dtype);
+// Throws Error(kUnsupported) for a scalar type safetensors cannot hold here.
+DType from_scalar_type(at::ScalarType type);
+
+class SafetensorsFile {
+ public:
+  // Maps and validates `path`. Throws Error(kNotFound / kIo) if it cannot be read,
+  // Error(kCorruption) naming the tensor and problem if it is malformed.
+  static std::shared_ptr<const SafetensorsFile> open(const std::string& path);
+
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::vector<TensorInfo>& tensors() const { return header_.tensors; }
+  const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
+
+  // nullptr when absent.
+  const TensorInfo* find(std::string_view name) const;
+  // Zero-copy CPU view of one tensor. Throws Error(kNotFound) naming the key.
+  at::Tensor tensor(std::string_view name) const;
+  at::Tensor tensor(const TensorInfo& info) const;
+
+ private:
+  struct Mapping;
+  SafetensorsFile() = default;
+
+  std::string path_;
+  SafetensorsHeader header_;
+  std::shared_ptr<Mapping> mapping_;
+};
+
+// Writes `tensors` (any device, contiguous or not; stored in order) to `path`.
+// Throws Error(kIo) if the file cannot be written.
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace sam3rt::io

@@ -1,0 +1,112 @@
+// Binding checkpoint tensors to modules by name.
+//
+// A WeightStore wraps one source of tensors (a safetensors file, an in-memory map, or
+// nothing at all in declare-only mode). Modules receive a WeightScope, a prefix view of
+// the store, and take each tensor by its checkpoint leaf name with the shape the config
+// implies:
+//
+//   io::WeightScope s = store.scope("detector_model.detr_encoder");
+//   at::Tensor w = s.sub("layers", 0).sub("self_attn").take("q_proj.weight", {256, 256});
+//
+// take() never throws for a missing or mis-shaped tensor: it records the problem and
+// returns a placeholder of the expected shape, so one load reports EVERY problem at once.
+// finish() then throws Error(kCorruption) listing all missing keys, all shape and dtype
+// mismatches and all keys of the file nobody took.
+//
+// Declare-only mode binds nothing and records every expected key with shape and dtype:
+// the manifest test compares that list with the real checkpoint's, and
+// make-random-checkpoint fills it with random values.
+//
+// Thread-safety: not thread-safe; used during model construction only.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/safetensors.h"
+
+namespace sam3rt::io {
+
+struct ExpectedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  DType dtype = DType::kF32;
+};
+
+class WeightScope;
+
+class WeightStore {
+ public:
+  // Binds tensors of a checkpoint file (zero-copy views).
+  explicit WeightStore(std::shared_ptr<const SafetensorsFile> file);
+  // Binds tensors held in memory (tests, freshly made random checkpoints).
+  explicit WeightStore(std::map<std::string, at::Tensor> tensors);
+  // Binds nothing; records what is expected. take() returns placeholders.
+  static WeightStore declare_only();
+
+  WeightStore(const WeightStore&) = delete;
+  WeightStore& operator=(const WeightStore&) = delete;
+  WeightStore(WeightStore&&) = default;
+  WeightStore& operator=(WeightStore&&) = default;
+
+  WeightScope scope(std::string prefix = "");
+
+  // See WeightScope::take. `key` is the full checkpoint name.
+  at::Tensor take(const std::string& key, const std::vector<int64_t>& shape, DType dtype);
+
+  // Every key taken so far, in order, with its expected shape and dtype.
+  const std::vector<ExpectedTensor>& expected() const { return expected_; }
+
+  // Problems found so far, one line each (missing, mismatched, and, once finish() runs,
+  // unclaimed keys).
+  std::vector<std::string> problems() const;
+
+  // Throws Error(kCorruption) listing every problem; `what` names the source in the
+  // message (e.g. the checkpoint path). No-op when everything matched.
+  void finish(const std::string& what) const;
+
+  bool declare_only_mode() const { return mode_ == Mode::kDeclare; }
+
+ private:
+  enum class Mode { kFile, kMemory, kDeclare };
+  WeightStore() = default;
+
+  Mode mode_ = Mode::kDeclare;
+  std::shared_ptr<const SafetensorsFile> file_;
+  std::map<std::string, at::Tensor> memory_;
+  std::vector<ExpectedTensor> expected_;
+  std::set<std::string> taken_;
+  std::vector<std::string> missing_;
+  std::vector<std::string> mismatched_;
+};
+
+// A prefix view of a WeightStore. Cheap to copy; must not outlive its store.
+class WeightScope {
+ public:
+  WeightScope(WeightStore* store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
+
+  // "prefix.name" and "prefix.name.index".
+  WeightScope sub(std::string_view name) const;
+  WeightScope sub(std::string_view name, int64_t index) const;
+
+  // The tensor "prefix.leaf" as float32 (F16/BF16 files are converted) with exactly
+  // `shape`. A missing key or another shape is recorded in the store (see finish()) and a
+  // placeholder of `shape` is returned.
+  at::Tensor take(std::string_view leaf, const std::vector<int64_t>& shape) const;
+  at::Tensor take(std::string_view leaf, const std::vector<int64_t>& shape, DType dtype) const;
+
+  const std::string& prefix() const { return prefix_; }
+  std::string key(std::string_view leaf) const;
+
+ private:
+  WeightStore* store_;
+  std::string prefix_;
+};
+
+}  // namespace sam3rt::io

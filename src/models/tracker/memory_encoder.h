@@ -1,0 +1,47 @@
+// Memory encoder: turns a frame's final mask and its features into memory features
+// (architecture §10.6; transformers Sam3TrackerVideoMemoryEncoder): mask downsampler,
+// feature projection, ConvNeXt fuser, projection to the memory width.
+//
+// Weight prefix: tracker_model.memory_encoder.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "io/config.h"
+#include "io/weights.h"
+#include "nn/layers.h"
+
+namespace sam3rt::models {
+
+struct MaskDownsamplerLayer {
+  nn::Conv2d conv;
+  nn::LayerNorm2d layer_norm;
+};
+
+struct FuserBlock {
+  nn::Conv2d depthwise_conv;
+  nn::LayerNorm2d layer_norm;
+  nn::Linear pointwise_conv1, pointwise_conv2;
+  at::Tensor scale;  // [d]
+};
+
+class MemoryEncoder {
+ public:
+  MemoryEncoder(const TrackerVideoConfig& config, const io::WeightScope& s);
+
+  // features [B, d, G, G] (tracker level at scale 1), mask [B, 1, S', S'] already scaled
+  // (sigmoid or binarised, then *scale + bias) -> memory features [B, mem_dim, G, G].
+  at::Tensor forward(const at::Tensor& features, const at::Tensor& mask) const;
+
+ private:
+  TrackerVideoConfig config_;
+  std::vector<MaskDownsamplerLayer> downsampler_;
+  nn::Conv2d downsampler_final_conv_;
+  nn::Conv2d feature_projection_;
+  std::vector<FuserBlock> fuser_;
+  nn::Conv2d projection_;
+};
+
+}  // namespace sam3rt::models

@@ -1,0 +1,53 @@
+// Multi-head attention with separate q/k/v/output projections: the one attention block
+// of every SAM 3 module (ViT, text encoder, geometry encoder, DETR encoder and decoder,
+// segmentation head, tracker mask decoder, memory attention).
+//
+// Weights (prefix = the attention's scope): q_proj, k_proj, v_proj and an output
+// projection named `o_proj` (or `out_proj` in the CLIP text encoder), each with bias.
+// internal_dim < dim gives SAM's downsampled attention; kv_dim != dim gives the memory
+// attention's 64-wide keys and values.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string_view>
+
+#include "nn/layers.h"
+
+namespace sam3rt::nn {
+
+struct AttentionMask {
+  at::Tensor key_valid;  // [B, Nk] bool, true = attend; undefined = all keys valid
+  at::Tensor bias;       // additive, broadcastable to [B, H, Nq, Nk]; undefined = none
+  bool causal = false;   // query i sees keys 0..i
+};
+
+// softmax(q k^T * scale + mask) v over heads, computed in chunks of query rows so the
+// score matrix never exceeds a fixed budget.
+// q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] -> [B, H, Nq, dv].
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const AttentionMask& mask, double scale);
+
+struct Attention {
+  Linear q_proj, k_proj, v_proj, o_proj;
+  int64_t num_heads = 1;
+  int64_t head_dim = 0;
+
+  Attention() = default;
+  // dim: width of queries and of the output; internal_dim: width of q/k/v after
+  // projection (default dim); kv_dim: width of key and value inputs (default dim).
+  Attention(const io::WeightScope& s, int64_t dim, int64_t num_heads, int64_t internal_dim = -1,
+            int64_t kv_dim = -1, std::string_view out_name = "o_proj");
+
+  // q [B, Nq, dim], k [B, Nk, kv_dim], v [B, Nk, kv_dim] -> [B, Nq, dim].
+  at::Tensor forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const AttentionMask& mask = {}) const;
+
+  // The pieces, for callers that rotate q and k between projection and attention.
+  at::Tensor split_heads(const at::Tensor& x) const;  // [B, N, H*d] -> [B, H, N, d]
+  at::Tensor merge_heads(const at::Tensor& x) const;  // [B, H, N, d] -> [B, N, H*d]
+  at::Tensor attend(const at::Tensor& qh, const at::Tensor& kh, const at::Tensor& vh,
+                    const AttentionMask& mask = {}) const;  // heads in, [B, Nq, dim] out
+};
+
+}  // namespace sam3rt::nn

@@ -1,0 +1,103 @@
+#include "nn/layers.h"
+
+#include <ATen/ops/conv2d.h>
+#include <ATen/ops/conv_transpose2d.h>
+#include <ATen/ops/gelu.h>
+#include <ATen/ops/group_norm.h>
+#include <ATen/ops/layer_norm.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/relu.h>
+#include <ATen/ops/sigmoid.h>
+
+#include "sam3rt/error.h"
+
+namespace sam3rt::nn {
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::kRelu;
+  if (name == "gelu") return Activation::kGelu;
+  SAM3RT_FAIL(kUnsupported, "unsupported activation '", name, "' (relu or gelu)");
+}
+
+at::Tensor activate(const at::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::kNone: return x;
+    case Activation::kRelu: return at::relu(x);
+    case Activation::kGelu: return at::gelu(x);
+  }
+  return x;
+}
+
+Linear::Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias)
+    : weight(s.take("weight", {out, in})) {
+  if (has_bias) bias = s.take("bias", {out});
+}
+
+at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+
+LayerNorm::LayerNorm(const io::WeightScope& s, int64_t dim, double eps_)
+    : weight(s.take("weight", {dim})), bias(s.take("bias", {dim})), eps(eps_) {}
+
+at::Tensor LayerNorm::forward(const at::Tensor& x) const {
+  return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+}
+
+LayerNorm2d::LayerNorm2d(const io::WeightScope& s, int64_t channels, double eps_)
+    : weight(s.take("weight", {channels})), bias(s.take("bias", {channels})), eps(eps_) {}
+
+at::Tensor LayerNorm2d::forward(const at::Tensor& x) const {
+  // Normalise over C by moving it last: [B, C, H, W] -> [B, H, W, C] -> back.
+  at::Tensor y = at::layer_norm(x.permute({0, 2, 3, 1}), {weight.size(0)}, weight, bias, eps);
+  return y.permute({0, 3, 1, 2});
+}
+
+GroupNorm::GroupNorm(const io::WeightScope& s, int64_t groups_, int64_t channels, double eps_)
+    : weight(s.take("weight", {channels})), bias(s.take("bias", {channels})), groups(groups_), eps(eps_) {}
+
+at::Tensor GroupNorm::forward(const at::Tensor& x) const { return at::group_norm(x, groups, weight, bias, eps); }
+
+Conv2d::Conv2d(const io::WeightScope& s, int64_t in, int64_t out, int64_t kernel, int64_t stride_,
+               int64_t padding_, bool has_bias, int64_t groups_)
+    : weight(s.take("weight", {out, in / groups_, kernel, kernel})), stride(stride_), padding(padding_), groups(groups_) {
+  if (has_bias) bias = s.take("bias", {out});
+}
+
+at::Tensor Conv2d::forward(const at::Tensor& x) const {
+  return at::conv2d(x, weight, bias, {stride, stride}, {padding, padding}, {1, 1}, groups);
+}
+
+ConvTranspose2d::ConvTranspose2d(const io::WeightScope& s, int64_t in, int64_t out, int64_t kernel, int64_t stride_)
+    : weight(s.take("weight", {in, out, kernel, kernel})), bias(s.take("bias", {out})), stride(stride_) {}
+
+at::Tensor ConvTranspose2d::forward(const at::Tensor& x) const {
+  return at::conv_transpose2d(x, weight, bias, {stride, stride});
+}
+
+Mlp::Mlp(const io::WeightScope& s, const std::vector<int64_t>& dims, Activation act_, Naming naming) : act(act_) {
+  SAM3RT_CHECK(dims.size() >= 2, kInternal, "Mlp needs at least input and output sizes");
+  const size_t n = dims.size() - 1;
+  for (size_t i = 0; i < n; ++i) {
+    io::WeightScope ls = s;
+    switch (naming) {
+      case Naming::kFc: ls = s.sub("fc" + std::to_string(i + 1)); break;
+      case Naming::kLayerN: ls = s.sub("layer" + std::to_string(i + 1)); break;
+      case Naming::kLayersN: ls = s.sub("layers", static_cast<int64_t>(i)); break;
+      case Naming::kLinearN: ls = s.sub("linear" + std::to_string(i + 1)); break;
+      case Naming::kProjInOut:
+        ls = i == 0 ? s.sub("proj_in") : (i + 1 == n ? s.sub("proj_out") : s.sub("layers", static_cast<int64_t>(i - 1)));
+        break;
+    }
+    layers.emplace_back(ls, dims[i], dims[i + 1]);
+  }
+}
+
+at::Tensor Mlp::forward(const at::Tensor& x) const {
+  at::Tensor h = x;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    h = layers[i].forward(h);
+    if (i + 1 < layers.size()) h = activate(h, act);
+  }
+  return sigmoid_output ? at::sigmoid(h) : h;
+}
+
+}  // namespace sam3rt::nn
