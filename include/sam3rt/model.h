@@ -1,0 +1,90 @@
+// sam3rt's model and image session.
+//
+// Basic use:
+//   sam3rt::ModelOptions mo;
+//   mo.model_dir = "facebook-sam3";                 // config.json + model.safetensors
+//   auto model = sam3rt::Model::load(mo);           // throws sam3rt::Error
+//   sam3rt::ImageSession session(model);
+//   session.set_image(rgb);                         // [H, W, 3] uint8: encodes once
+//   auto shoes = session.segment({"shoe"});         // every shoe: masks, boxes, scores
+//   auto cars = session.segment({"car"});           // same image, no re-encoding
+//
+// A Model is immutable after load() apart from an internal, locked text-feature cache,
+// and may be shared by any number of threads and sessions. An ImageSession holds one
+// image's features and is not thread-safe: use one per thread or request.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sam3rt/options.h"
+#include "sam3rt/types.h"
+
+namespace sam3rt {
+
+class Model {
+ public:
+  // Loads config.json and model.safetensors from options.model_dir (the facebook/sam3
+  // layout, or the sam3 / sam3_tracker layouts). Throws Error: kNotFound for missing
+  // files, kCorruption for a malformed file or a checkpoint that does not match its
+  // config (every key problem listed), kUnsupported for an unknown model type.
+  static std::shared_ptr<const Model> load(const ModelOptions& options);
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // "sam3", "sam3_tracker" or "sam3_video".
+  std::string type_name() const;
+  bool can_segment_concepts() const;  // has the detector (text / exemplar prompts)
+  int64_t image_size() const;         // model input side, 1008 for facebook/sam3
+  const ModelOptions& options() const;
+  // True for checkpoints written by `sam3rt make-random-checkpoint`: their masks are
+  // meaningless (benchmarks and demos only).
+  bool has_random_weights() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class ImageSession {
+ public:
+  explicit ImageSession(std::shared_ptr<const Model> model);
+  ~ImageSession();
+  ImageSession(ImageSession&&) noexcept;
+  ImageSession& operator=(ImageSession&&) noexcept;
+
+  // rgb [H, W, 3] uint8. Runs the vision backbone once; later segment() calls reuse it.
+  // Throws Error(kInvalidArgument) for another shape or dtype or an empty image.
+  void set_image(const at::Tensor& rgb);
+  bool has_image() const;
+
+  // Concept segmentation of the current image. Throws Error(kInvalidArgument) for no
+  // image, an empty prompt, or a box outside the image / with x2 <= x1 or y2 <= y1;
+  // Error(kUnsupported) when the model has no detector.
+  SegmentResult segment(const ConceptPrompt& prompt, const SegmentOptions& options = {});
+  // Several prompts against the one encoded image, in order.
+  std::vector<SegmentResult> segment(const std::vector<ConceptPrompt>& prompts, const SegmentOptions& options = {});
+
+  struct State;
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<State> state_;
+};
+
+// Runs the backbone once on a batch of images and segments each with every prompt:
+// result[i][j] is image i with prompt j.
+std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<const Model>& model,
+                                                       const std::vector<at::Tensor>& images,
+                                                       const std::vector<ConceptPrompt>& prompts,
+                                                       const SegmentOptions& options = {});
+
+}  // namespace sam3rt

@@ -1,0 +1,39 @@
+// Options of the sam3rt API, as plain structs with documented defaults (change only the
+// fields you need).
+#pragma once
+
+#include <string>
+
+namespace sam3rt {
+
+// Fixed for the lifetime of a loaded model.
+struct ModelOptions {
+  // Folder with config.json and model.safetensors (facebook/sam3 or a sam3rt random
+  // checkpoint); vocab.json + merges.txt there are used for tokenizing when present.
+  std::string model_dir;
+
+  // CLIP merges file (bpe_simple_vocab_16e6.txt.gz) used when model_dir has no
+  // tokenizer files. Empty = the copy installed with sam3rt.
+  std::string bpe_vocab_path;
+
+  // ATen intra-op threads. 0 = all cores. Process-wide: ATen has one thread pool.
+  int num_threads = 0;
+
+  // Semantics where transformers differs from Meta's original model (docs/semantics.md).
+  // false (default) = Meta: a text-only prompt still runs the geometry encoder and gets
+  // the image-conditioned CLS token. true = transformers' text-only path (no CLS).
+  bool hf_text_only = false;
+};
+
+// Per call of ImageSession::segment.
+struct SegmentOptions {
+  // Keep instances whose score = sigmoid(logit) * sigmoid(presence) exceeds this.
+  float score_threshold = 0.5f;
+  // Suppress lower-scored instances whose mask IoU with a kept one exceeds nms_iou.
+  bool nms = false;
+  float nms_iou = 0.5f;
+  // At most this many instances per prompt (0 = no limit).
+  int max_instances = 0;
+};
+
+}  // namespace sam3rt

@@ -1,0 +1,7 @@
+// Umbrella header of the sam3rt public API.
+#pragma once
+
+#include "sam3rt/error.h"
+#include "sam3rt/model.h"
+#include "sam3rt/options.h"
+#include "sam3rt/types.h"

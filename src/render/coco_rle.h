@@ -1,0 +1,34 @@
+// COCO run-length encoding of binary masks, in the standard {"size": [h, w], "counts":
+// "<string>"} form that pycocotools writes: runs are counted in column-major (Fortran)
+// order starting with a run of zeros, then compressed to a string with 5 bits per
+// character (offset 48) and each count after the second stored as the difference to the
+// count two places before it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sam3rt::render {
+
+struct CocoRle {
+  int64_t height = 0;
+  int64_t width = 0;
+  std::string counts;
+};
+
+// Run lengths of a [H, W] bool/uint8 mask in column-major order, zeros first.
+std::vector<uint32_t> rle_runs(const at::Tensor& mask);
+// The compressed counts string of a run list.
+std::string rle_runs_to_string(const std::vector<uint32_t>& runs);
+// Inverse of rle_runs_to_string. Throws Error(kCorruption) on a malformed string.
+std::vector<uint32_t> rle_string_to_runs(const std::string& counts);
+
+CocoRle encode_coco_rle(const at::Tensor& mask);
+// Decodes to a [H, W] bool mask. Throws Error(kCorruption) if the runs do not cover
+// exactly H * W pixels.
+at::Tensor decode_coco_rle(const CocoRle& rle);
+
+}  // namespace sam3rt::render
