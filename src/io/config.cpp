@@ -1,6 +1,9 @@
 #include "io/config.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +15,30 @@ namespace sam3rt {
 namespace {
 
 using Json = nlohmann::json;
+
+// Configs nest four objects deep; anything far deeper is not a config (and would make
+// the recursive dump() in messages overflow the stack).
+constexpr int kMaxJsonDepth = 64;
+
+// The value of an integer field: an integer, or a float with an integral value (Python
+// may write 1.0), inside the range of int64_t. nullopt for anything else.
+std::optional<int64_t> integer_value(const Json& v) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    // [-2^63, 2^63): converting anything outside is undefined behaviour.
+    if (!std::isfinite(d) || d != std::trunc(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
 
 // A JSON object with its path ("detector_config.vision_config") for messages. Absent
 // objects read as empty, so every field falls back to its default.
@@ -33,10 +60,9 @@ class Node {
 
   void read(const char* key, int64_t& out) const {
     if (const Json* v = present(key)) {
-      bool integral = v->is_number_integer() ||
-                      (v->is_number_float() && v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>())));
-      SAM3RT_CHECK(integral, kCorruption, *file_, ": field '", join(key), "' must be an integer, got ", v->dump());
-      out = v->is_number_integer() ? v->get<int64_t>() : static_cast<int64_t>(v->get<double>());
+      const std::optional<int64_t> i = integer_value(*v);
+      SAM3RT_CHECK(i.has_value(), kCorruption, *file_, ": field '", join(key), "' must be an integer, got ", v->dump());
+      out = *i;
     }
   }
   void read(const char* key, double& out) const {
@@ -62,9 +88,10 @@ class Node {
       SAM3RT_CHECK(v->is_array(), kCorruption, *file_, ": field '", join(key), "' must be a list of integers");
       out.clear();
       for (const auto& e : *v) {
-        SAM3RT_CHECK(e.is_number_integer(), kCorruption, *file_, ": field '", join(key),
+        const std::optional<int64_t> i = integer_value(e);
+        SAM3RT_CHECK(i.has_value(), kCorruption, *file_, ": field '", join(key),
                      "' must be a list of integers, got ", v->dump());
-        out.push_back(e.get<int64_t>());
+        out.push_back(*i);
       }
     }
   }
@@ -83,11 +110,13 @@ class Node {
       SAM3RT_CHECK(v->is_array(), kCorruption, *file_, ": field '", join(key), "' must be a list of [h, w] pairs");
       out.clear();
       for (const auto& e : *v) {
-        SAM3RT_CHECK(e.is_array(), kCorruption, *file_, ": field '", join(key), "' must be a list of [h, w] pairs");
+        SAM3RT_CHECK(e.is_array() && e.size() == 2, kCorruption, *file_, ": field '", join(key),
+                     "' must be a list of [h, w] pairs");
         std::vector<int64_t> pair;
         for (const auto& x : e) {
-          SAM3RT_CHECK(x.is_number_integer(), kCorruption, *file_, ": field '", join(key), "' must hold integers");
-          pair.push_back(x.get<int64_t>());
+          const std::optional<int64_t> i = integer_value(x);
+          SAM3RT_CHECK(i.has_value(), kCorruption, *file_, ": field '", join(key), "' must hold integers");
+          pair.push_back(*i);
         }
         out.push_back(std::move(pair));
       }
@@ -99,6 +128,7 @@ class Node {
     SAM3RT_CHECK(v > 0, kCorruption, *file_, ": field '", join(key), "' must be positive, got ", v);
   }
   void divides(const char* heads_key, int64_t heads, const char* width_key, int64_t width) const {
+    positive(width_key, width);
     positive(heads_key, heads);
     SAM3RT_CHECK(width % heads == 0, kCorruption, *file_, ": field '", join(width_key), "' (", width,
                  ") is not divisible by '", join(heads_key), "' (", heads, ")");
@@ -182,6 +212,8 @@ TextConfig parse_text(const Node& n) {
   n.read("bos_token_id", c.bos_token_id);
   n.read("eos_token_id", c.eos_token_id);
   n.read("pad_token_id", c.pad_token_id);
+  n.read("hidden_act", c.hidden_act);
+  if (c.hidden_act != "gelu" && c.hidden_act != "quick_gelu") n.fail("text hidden_act must be gelu or quick_gelu");
   n.positive("vocab_size", c.vocab_size);
   n.positive("intermediate_size", c.intermediate_size);
   n.positive("projection_dim", c.projection_dim);
@@ -336,10 +368,11 @@ TrackerConfig parse_tracker(const Node& n, bool video, const VisionConfig* share
     n.divides("memory_attention_num_attention_heads", v.memory_attention_num_attention_heads,
               "memory_attention_hidden_size", v.memory_attention_hidden_size / v.memory_attention_downsample_rate);
     if (v.mask_downsampler_stride < 2) n.fail("mask_downsampler_stride must be at least 2");
-    int64_t layers = 0;
-    for (int64_t s = 1; s < v.mask_downsampler_total_stride; s *= v.mask_downsampler_stride) ++layers;
-    int64_t reached = 1;
-    for (int64_t i = 0; i < layers; ++i) reached *= v.mask_downsampler_stride;
+    int64_t reached = 1;  // the smallest power of the stride >= the total stride, without overflow
+    while (reached < v.mask_downsampler_total_stride &&
+           reached <= v.mask_downsampler_total_stride / v.mask_downsampler_stride) {
+      reached *= v.mask_downsampler_stride;
+    }
     if (reached != v.mask_downsampler_total_stride) {
       n.fail("mask_downsampler_total_stride must be a power of mask_downsampler_stride");
     }
@@ -396,7 +429,11 @@ const char* model_type_name(ModelType type) {
 ModelConfig parse_model_config(const std::string& json_text, const std::string& file) {
   Json root;
   try {
-    root = Json::parse(json_text);
+    root = Json::parse(json_text, [&file](int depth, Json::parse_event_t, Json&) {
+      SAM3RT_CHECK(depth <= kMaxJsonDepth, kCorruption, file, ": not a config: JSON nested more than ",
+                   kMaxJsonDepth, " levels deep");
+      return true;
+    });
   } catch (const Json::exception& e) {
     SAM3RT_FAIL(kCorruption, file, ": not valid JSON: ", e.what());
   }

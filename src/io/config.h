@@ -60,6 +60,7 @@ struct TextConfig {
   int64_t bos_token_id = 49406;
   int64_t eos_token_id = 49407;
   int64_t pad_token_id = 1;
+  std::string hidden_act = "gelu";  // "gelu" (exact) or "quick_gelu"
 };
 
 // A stack of pre- or post-norm transformer layers of the detector (geometry encoder,

@@ -16,6 +16,7 @@ namespace sam3rt::nn {
 Activation parse_activation(const std::string& name) {
   if (name == "relu") return Activation::kRelu;
   if (name == "gelu") return Activation::kGelu;
+  if (name == "quick_gelu") return Activation::kQuickGelu;
   SAM3RT_FAIL(kUnsupported, "unsupported activation '", name, "' (relu or gelu)");
 }
 
@@ -24,6 +25,7 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
     case Activation::kNone: return x;
     case Activation::kRelu: return at::relu(x);
     case Activation::kGelu: return at::gelu(x);
+    case Activation::kQuickGelu: return x.mul(at::sigmoid(x.mul(1.702)));
   }
   return x;
 }

@@ -16,9 +16,10 @@
 
 namespace sam3rt::nn {
 
-enum class Activation { kNone, kRelu, kGelu };
+enum class Activation { kNone, kRelu, kGelu, kQuickGelu };
 
-// Parses "relu" / "gelu" (exact erf GELU, as every GELU in SAM 3).
+// Parses "relu" / "gelu" (exact erf GELU, as every GELU in SAM 3) / "quick_gelu"
+// (x * sigmoid(1.702 x), CLIP's original).
 Activation parse_activation(const std::string& name);
 at::Tensor activate(const at::Tensor& x, Activation act);
 

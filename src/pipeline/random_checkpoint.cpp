@@ -57,7 +57,7 @@ void make_random_checkpoint(const std::string& config_path, const std::string& o
     if (options.half) x = x.to(at::kHalf);
     tensors.emplace_back(t.name, std::move(x));
   }
-  write_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors,
+  io::write_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors,
                     {{"format", "pt"}, {"producer", "sam3rt make-random-checkpoint"},
                      {"seed", std::to_string(options.seed)}});
 }

@@ -1,5 +1,9 @@
 #include "models/sam3/vision_backbone.h"
 
+#include <ATen/ops/arange.h>
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/conv2d.h>
+
 #include <algorithm>
 
 #include "sam3rt/error.h"
@@ -22,10 +26,83 @@ VisionBackbone::VisionBackbone(const VitConfig& c, const io::WeightScope& s) : c
     layer.global = std::find(c.global_attn_indexes.begin(), c.global_attn_indexes.end(), i) != c.global_attn_indexes.end();
     layers_.push_back(std::move(layer));
   }
+
+  // RoPE: windowed blocks see window-local integer positions; global blocks see the whole
+  // grid with positions scaled by window / G, so both span the same range of angles.
+  const int64_t G = c.grid();
+  SAM3RT_CHECK(G > 0 && P > 0, kCorruption, "ViT config: image_size ", c.image_size, " and pretrain_image_size ",
+               c.pretrain_image_size, " must each hold at least one ", c.patch_size, "-pixel patch");
+  if (c.window_size > 0) window_rope_ = nn::rope_axial_table(c.window_size, c.window_size, c.head_dim(), c.rope_theta);
+  global_rope_ = nn::rope_axial_table(G, G, c.head_dim(), c.rope_theta,
+                                      static_cast<double>(c.window_size) / static_cast<double>(G));
 }
 
-at::Tensor VisionBackbone::forward(const at::Tensor& pixel_values) const {
-  SAM3RT_FAIL(kUnsupported, "VisionBackbone::forward is not implemented yet");
+void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::RopeTable& window_rope,
+                               const nn::RopeTable& global_rope) const {
+  const int64_t B = x.size(0), G = x.size(1), D = x.size(3);
+  const int64_t w = config_.window_size;
+  const bool windowed = !layer.global && w > 0;
+  const int64_t Gp = windowed ? (G + w - 1) / w * w : G;  // grid padded to whole windows
+  const int64_t nw = windowed ? Gp / w : 1;               // windows per side
+
+  at::Tensor h = layer.layer_norm1.forward(x);  // [B, G, G, D]
+  if (windowed) {
+    // Zero tokens pad the grid to whole windows; they take part in attention as keys.
+    if (Gp != G) h = at::constant_pad_nd(h, {0, 0, 0, Gp - G, 0, Gp - G});  // [B, Gp, Gp, D]
+    h = h.view({B, nw, w, nw, w, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B * nw * nw, w * w, D});
+  } else {
+    h = h.view({B, G * G, D});
+  }
+  // h: [B', N, D] with B' = B * windows, N = tokens per window (or G*G).
+  const nn::Attention& attn = layer.attention;
+  const nn::RopeTable& rope = windowed ? window_rope : global_rope;
+  at::Tensor q = nn::apply_rope(attn.split_heads(attn.q_proj.forward(h)), rope);  // [B', H, N, d]
+  at::Tensor k = nn::apply_rope(attn.split_heads(attn.k_proj.forward(h)), rope);
+  at::Tensor v = attn.split_heads(attn.v_proj.forward(h));
+  h = attn.attend(q, k, v);  // [B', N, D]
+  if (windowed) {
+    h = h.view({B, nw, nw, w, w, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Gp, Gp, D});
+    if (Gp != G) h = h.slice(1, 0, G).slice(2, 0, G);  // [B, G, G, D]
+  } else {
+    h = h.view({B, G, G, D});
+  }
+  x.add_(h);
+  x.add_(layer.mlp.forward(layer.layer_norm2.forward(x)));
+}
+
+at::Tensor VisionBackbone::forward(const at::Tensor& pixel_values, VitTrace* trace) const {
+  const VitConfig& c = config_;
+  const int64_t S = c.image_size, G = c.grid(), P = c.pretrain_grid(), D = c.hidden_size;
+  SAM3RT_CHECK(pixel_values.defined() && pixel_values.dim() == 4 && pixel_values.size(0) > 0 &&
+                   pixel_values.size(1) == c.num_channels && pixel_values.size(2) == S && pixel_values.size(3) == S,
+               kInvalidArgument, "vision backbone expects pixel values [B, ", c.num_channels, ", ", S, ", ", S,
+               "], got ", pixel_values.defined() ? pixel_values.sizes() : at::IntArrayRef{});
+  SAM3RT_CHECK(at::isFloatingType(pixel_values.scalar_type()), kInvalidArgument,
+               "vision backbone expects floating-point pixel values, got ", pixel_values.scalar_type());
+  const int64_t B = pixel_values.size(0);
+
+  // Patch embedding (no bias), channels last: [B, D, G, G] -> [B, G, G, D].
+  at::Tensor x = at::conv2d(pixel_values.to(patch_weight_.scalar_type()), patch_weight_, {},
+                            {c.patch_size, c.patch_size})
+                     .permute({0, 2, 3, 1})
+                     .contiguous();
+  // The pretrain P x P table tiled over the G x G grid: pos[r][c] = table[r mod P][c mod P].
+  at::Tensor wrap = at::arange(G, at::TensorOptions().dtype(at::kLong).device(position_table_.device())).remainder(P);
+  x.add_(position_table_.view({P, P, D}).index_select(0, wrap).index_select(1, wrap));  // [G, G, D] broadcast
+  if (trace) trace->embeddings = x.view({B, G * G, D});  // x is not written to again
+
+  x = layer_norm_.forward(x);  // ln_pre, [B, G, G, D]
+  if (trace) {
+    trace->ln_pre = x.clone();
+    trace->layers.clear();
+  }
+  const nn::RopeTable window_rope = window_rope_.to(x.device());
+  const nn::RopeTable global_rope = global_rope_.to(x.device());
+  for (const VitLayer& layer : layers_) {
+    run_layer(layer, x, window_rope, global_rope);
+    if (trace) trace->layers.push_back(x.clone());
+  }
+  return x.permute({0, 3, 1, 2}).contiguous();  // [B, D, G, G]
 }
 
 }  // namespace sam3rt::models

@@ -1,0 +1,126 @@
+// The FPN necks (detector and tracker) and their sine position encodings against the
+// reference fixtures. Each neck is checked twice: fed the reference ViT output (the neck
+// alone) and fed our ViT output (the whole vision encoder). The 0.5 level is not computed
+// by FpnNeck::forward (no consumer uses it), so its records are skipped.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "models/modules.h"
+#include "nn/position_encoding.h"
+#include "testing/fixture.h"
+
+namespace sam3rt {
+namespace {
+
+using testing::Fixture;
+using testing::kParityRelL2;
+
+class Worst {
+ public:
+  explicit Worst(std::string name) : name_(std::move(name)) {}
+  ~Worst() {
+    if (count_ > 0) std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_);
+  }
+  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what) {
+    SCOPED_TRACE(name_ + ": " + what);
+    SAM3RT_EXPECT_CLOSE(ours, ref, kParityRelL2);
+    worst_ = std::max(worst_, testing::rel_l2(ours, ref));
+    ++count_;
+  }
+
+ private:
+  std::string name_;
+  double worst_ = 0.0;
+  int count_ = 0;
+};
+
+struct Bound {
+  std::unique_ptr<io::WeightStore> store;
+  std::unique_ptr<models::Sam3Modules> modules;
+};
+
+Bound bind(const Fixture& fx) {
+  Bound b;
+  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(fx.checkpoint_path()));
+  b.modules = models::bind_modules(load_model_config(fx.config_path()), *b.store);
+  b.store->finish(fx.checkpoint_path());
+  return b;
+}
+
+// Checks `neck` on case `kase`: features of every level with scale >= 1 (fixture index =
+// config index) and, where recorded, their position encodings.
+void check_neck(const Fixture& fx, const models::VisionBackbone& vit, const models::FpnNeck& neck,
+                const VisionConfig& vc, const std::string& kase) {
+  const std::string pre = kase + ".vision_encoder.";
+  const VitConfig& c = vit.config();
+  const int64_t G = c.grid(), D = c.hidden_size;
+  const at::Tensor ref_vit = fx.intermediate(pre + "backbone.last_hidden_state");  // [B, G*G, D]
+  const int64_t B = ref_vit.size(0);
+  const at::Tensor ref_spatial = ref_vit.view({B, G, G, D}).permute({0, 3, 1, 2});  // [B, D, G, G]
+
+  const std::vector<at::Tensor> alone = neck.forward(ref_spatial);
+  const std::vector<at::Tensor> chained = neck.forward(vit.forward(fx.input(kase + ".pixel_values")));
+  ASSERT_EQ(alone.size(), chained.size());
+
+  Worst w_alone(kase + " neck.0.* (reference ViT in)");
+  Worst w_chained(kase + " neck.0.* (our ViT in)");
+  Worst w_pos(kase + " neck.1.* (sine PE)");
+  size_t out = 0;
+  int64_t checked = 0;
+  for (size_t i = 0; i < vc.scale_factors.size(); ++i) {
+    if (vc.scale_factors[i] < 1.0) continue;
+    ASSERT_LT(out, alone.size());
+    const std::string name = pre + "neck.0." + std::to_string(i);
+    ASSERT_TRUE(fx.has_intermediate(name)) << name;
+    const at::Tensor ref = fx.intermediate(name);
+    w_alone.check(alone[out], ref, name);
+    w_chained.check(chained[out], ref, name);
+    const std::string pos_name = pre + "neck.1." + std::to_string(i);
+    if (fx.has_intermediate(pos_name)) {
+      const at::Tensor pos = fx.intermediate(pos_name);  // [B, F, h, w], the same for every batch element
+      const at::Tensor ours = nn::sine_position_grid(alone[out].size(2), alone[out].size(3), vc.fpn_hidden_size,
+                                                     alone[out].options());
+      w_pos.check(ours.expand(pos.sizes()), pos, pos_name);
+    }
+    ++out;
+    ++checked;
+  }
+  EXPECT_EQ(out, alone.size());
+  EXPECT_GE(checked, 3);
+}
+
+TEST(FpnNeck, DetectorNeckMatchesReferenceBatch1) {
+  const Fixture fx("sam3-tiny-seed0/sam3_image");
+  const Bound b = bind(fx);
+  ASSERT_TRUE(b.modules->detector.has_value());
+  ASSERT_TRUE(fx.has_intermediate("c0_hf_text_only.vision_encoder.neck.1.0"));
+  check_neck(fx, *b.modules->vision_backbone, b.modules->detector->neck, b.modules->config.detector->vision,
+             "c0_hf_text_only");
+}
+
+TEST(FpnNeck, DetectorNeckMatchesReferenceBatch2) {
+  const Fixture fx("sam3-tiny-seed0/sam3_image");
+  const Bound b = bind(fx);
+  check_neck(fx, *b.modules->vision_backbone, b.modules->detector->neck, b.modules->config.detector->vision,
+             "c2_batch2_padded_boxes");
+}
+
+TEST(FpnNeck, TrackerNeckMatchesReference) {
+  const Fixture fx("sam3-tiny-seed0/sam3_tracker");
+  const Bound b = bind(fx);
+  ASSERT_TRUE(b.modules->tracker.has_value());
+  ASSERT_TRUE(fx.has_intermediate("t0_points_box.vision_encoder.neck.1.0"));
+  check_neck(fx, *b.modules->vision_backbone, b.modules->tracker->neck, b.modules->config.tracker->vision,
+             "t0_points_box");
+}
+
+}  // namespace
+}  // namespace sam3rt
