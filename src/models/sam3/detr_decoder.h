@@ -25,21 +25,32 @@ struct DetrDecoderLayer {
 };
 
 struct DetrDecoderOutput {
-  at::Tensor hidden_states;    // [L, B, Q, d]  per layer, after output_layer_norm
-  at::Tensor reference_boxes;  // [L, B, Q, 4]  cxcywh in [0, 1], per layer
-  at::Tensor presence_logits;  // [L, B, 1]
+  at::Tensor hidden_states;    // [L, B, Q, d]  queries per layer, after output_layer_norm
+  at::Tensor reference_boxes;  // [L, B, Q, 4]  cxcywh in [0, 1]: the boxes each layer started from
+                               //               (layer 0: sigmoid of the learned reference points)
+  at::Tensor boxes;            // [L, B, Q, 4]  cxcywh in [0, 1]: each layer's refined boxes,
+                               //               sigmoid(inverse_sigmoid(reference) + box_head(hidden))
+  at::Tensor presence_logits;  // [L, B, 1]     clamped to +-10 as transformers does
+  std::vector<at::Tensor> layer_states;  // L x [B, 1 + Q, d]: raw layer outputs, presence token first
 };
 
 class DetrDecoder {
  public:
   DetrDecoder(const DetectorTransformerConfig& config, const io::WeightScope& s);
 
-  // memory [B, HW, d] with its position [B or 1, HW, d] on a G x G grid; prompt [B, P, d]
-  // and prompt_valid [B, P] bool.
+  // memory [B, HW, d] (encoder output) with its position [B or 1, HW, d] on a grid_h x
+  // grid_w grid (HW = grid_h * grid_w, row-major); prompt [B, P, d] and prompt_valid [B, P]
+  // bool (true = attend; undefined = every token valid). Final detections are the last
+  // layer: boxes[-1] (cxcywh; xyxy = cx -+ w/2, cy -+ h/2), presence_logits[-1].
   DetrDecoderOutput forward(const at::Tensor& memory, const at::Tensor& pos, int64_t grid_h, int64_t grid_w,
                             const at::Tensor& prompt, const at::Tensor& prompt_valid) const;
 
  private:
+  // Box relative position bias ("log" mode) of reference boxes [B, Q, 4] (cxcywh) on a
+  // grid_h x grid_w grid -> [B, heads, Q, grid_h * grid_w], added to the scaled logits of
+  // the image cross-attention.
+  at::Tensor box_rpb(const at::Tensor& boxes, int64_t grid_h, int64_t grid_w) const;
+
   DetectorTransformerConfig config_;
   std::vector<DetrDecoderLayer> layers_;
   nn::LayerNorm output_layer_norm_;

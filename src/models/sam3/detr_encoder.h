@@ -19,10 +19,14 @@ class DetrEncoder {
  public:
   DetrEncoder(const DetectorTransformerConfig& config, const io::WeightScope& s);
 
-  // image [B, HW, d] tokens, pos [B or 1, HW, d], prompt [B, P, d] with prompt_valid
-  // [B, P] bool -> memory [B, HW, d].
+  // image [B, HW, d] tokens (one feature level, flattened row-major), pos [B or 1, HW, d]
+  // its sine position encoding, prompt [B, P, d] (text tokens, then geometry tokens) with
+  // prompt_valid [B, P] bool (true = attend; undefined = every token valid)
+  // -> memory [B, HW, d]. The position and the prompt pass on to the decoder unchanged.
+  // layer_outputs, when given, receives each layer's output [B, HW, d] (the last one is
+  // the returned memory).
   at::Tensor forward(const at::Tensor& image, const at::Tensor& pos, const at::Tensor& prompt,
-                     const at::Tensor& prompt_valid) const;
+                     const at::Tensor& prompt_valid, std::vector<at::Tensor>* layer_outputs = nullptr) const;
 
  private:
   DetectorTransformerConfig config_;

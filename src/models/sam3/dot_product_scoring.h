@@ -16,8 +16,10 @@ class DotProductScoring {
  public:
   DotProductScoring(const DetectorTransformerConfig& decoder_config, const io::WeightScope& s);
 
-  // hidden [L, B, Q, d] (or [B, Q, d]), prompt [B, P, d], prompt_valid [B, P] bool ->
-  // logits [L, B, Q, 1] (same leading dims as hidden), clamped to +-12.
+  // hidden [L, B, Q, d] (or [B, Q, d]) normalised decoder queries, prompt [B, P, d] (the
+  // encoder's prompt: text, then geometry tokens), prompt_valid [B, P] bool (true = valid;
+  // undefined = all valid) -> logits [L, B, Q, 1] (same leading dims as hidden): the
+  // query . pooled-prompt dot product over sqrt(d), clamped to +-12.
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& prompt, const at::Tensor& prompt_valid) const;
 
  private:

@@ -29,11 +29,12 @@ FpnNeck::FpnNeck(const VisionConfig& c, const io::WeightScope& s) {
   }
 }
 
-std::vector<at::Tensor> FpnNeck::forward(const at::Tensor& vit) const {
+std::vector<at::Tensor> FpnNeck::forward(const at::Tensor& vit, bool all_levels) const {
   std::vector<at::Tensor> out;
   for (const auto& level : levels_) {
-    if (level.scale < 1.0) continue;  // dropped by every consumer (scalp = 1)
+    if (level.scale < 1.0 && !all_levels) continue;  // dropped by every consumer (scalp = 1)
     at::Tensor h = vit;
+    if (level.scale == 0.5) h = at::max_pool2d(h, {2, 2}, {2, 2});
     for (size_t j = 0; j < level.upsample.size(); ++j) {
       h = level.upsample[j].forward(h);
       if (j + 1 < level.upsample.size()) h = at::gelu(h);

@@ -29,8 +29,8 @@ class FpnNeck {
   FpnNeck(const VisionConfig& config, const io::WeightScope& s);
 
   // vit [B, D, G, G] -> levels [B, F, 4G, 4G], [B, F, 2G, 2G], [B, F, G, G] (the levels
-  // whose scale is >= 1, in config order).
-  std::vector<at::Tensor> forward(const at::Tensor& vit) const;
+  // whose scale is >= 1, in config order); with all_levels also the unused 0.5 level.
+  std::vector<at::Tensor> forward(const at::Tensor& vit, bool all_levels = false) const;
 
  private:
   std::vector<FpnLevel> levels_;

@@ -17,18 +17,21 @@
 namespace sam3rt::models {
 
 struct SegmentationOutput {
-  at::Tensor pred_masks;     // [B, Q, 4G, 4G] logits
-  at::Tensor semantic_seg;   // [B, 1, 4G, 4G] logits
-  at::Tensor pixel_embed;    // [B, d, 4G, 4G] pixel decoder output
+  at::Tensor pred_masks;     // [B, Q, 4H, 4W] logits (the finest fpn level's size)
+  at::Tensor semantic_seg;   // [B, 1, 4H, 4W] logits
+  at::Tensor pixel_embed;    // [B, d, 4H, 4W] pixel decoder output
 };
 
 class SegmentationHead {
  public:
   SegmentationHead(const SegmentationHeadConfig& config, const io::WeightScope& s);
 
-  // queries [B, Q, d] (last decoder layer, normalised); memory [B, G*G, d]; fpn levels
-  // [B, d, 4G, 4G], [B, d, 2G, 2G] (the G level is replaced by the memory); prompt
-  // [B, P, d] with prompt_valid [B, P].
+  // queries [B, Q, d]: last decoder layer, output-normalised; memory [B, H*W, d]: the
+  // DETR encoder output on the coarsest level's H x W grid; fpn: the neck levels used by
+  // the detector, finest first ([B, d, 4H, 4W], [B, d, 2H, 2W], [B, d, H, W]) -- the
+  // coarsest level's values are replaced by the prompt-attended memory, only its size is
+  // read; prompt [B, P, d] with prompt_valid [B, P] bool (true = attend; undefined = all
+  // valid), or an undefined prompt to skip the prompt cross-attention.
   SegmentationOutput forward(const at::Tensor& queries, const at::Tensor& memory,
                              const std::vector<at::Tensor>& fpn, const at::Tensor& prompt,
                              const at::Tensor& prompt_valid) const;

@@ -1,5 +1,9 @@
 #include "models/sam3/text_encoder.h"
 
+#include <ATen/ops/argmax.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/stack.h>
+
 #include <ATen/ops/embedding.h>
 
 #include "sam3rt/error.h"
@@ -57,6 +61,15 @@ at::Tensor TextEncoder::encode(const at::Tensor& input_ids, const at::Tensor& at
     x = x.add(layer.mlp.forward(layer.layer_norm2.forward(x)));
   }
   return final_layer_norm_.forward(x);
+}
+
+at::Tensor TextEncoder::clip_text_embeds(const at::Tensor& hidden, const at::Tensor& input_ids) const {
+  // First end token of each row (argmax returns the first maximum).
+  at::Tensor eos = input_ids.eq(config_.eos_token_id).to(at::kInt).argmax(-1).cpu();  // [B]
+  std::vector<at::Tensor> rows;
+  for (int64_t b = 0; b < hidden.size(0); ++b) rows.push_back(hidden[b][eos[b].item<int64_t>()]);
+  at::Tensor pooled = at::stack(rows);  // [B, D]
+  return at::matmul(pooled, clip_projection_.t());
 }
 
 at::Tensor TextEncoder::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

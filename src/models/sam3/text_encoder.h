@@ -36,6 +36,11 @@ class TextEncoder {
 
   // Last hidden state after the final LayerNorm [B, L, D_text].
   at::Tensor encode(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
+  // CLIP's pooled, projected embedding (hidden state at the first end token through
+  // CLIP's own projection) [B, projection_dim]. SAM 3 does not use it; parity checks do.
+  at::Tensor clip_text_embeds(const at::Tensor& hidden, const at::Tensor& input_ids) const;
+  // The resizer alone: [B, L, D_text] -> [B, L, d].
+  at::Tensor project(const at::Tensor& hidden) const { return text_projection_.forward(hidden); }
   // encode() followed by the resizer: [B, L, d].
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 

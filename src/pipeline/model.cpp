@@ -1,0 +1,102 @@
+#include <ATen/Parallel.h>
+#include <ATen/ops/tensor.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "io/weights.h"
+#include "models/sam3/detector.h"
+#include "pipeline/model_impl.h"
+#include "sam3rt/error.h"
+
+namespace sam3rt {
+
+namespace fs = std::filesystem;
+
+std::string find_bpe_vocab(const std::string& explicit_path) {
+  if (!explicit_path.empty()) return explicit_path;
+  const char* kName = "bpe_simple_vocab_16e6.txt.gz";
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path bin = exe.parent_path();
+    dirs.push_back(bin / "../share/sam3rt");  // installed
+    dirs.push_back(bin / "../assets");         // build tree inside the source tree
+    dirs.push_back(bin / "../../assets");
+  }
+#ifdef SAM3RT_SOURCE_ASSETS_DIR
+  dirs.push_back(SAM3RT_SOURCE_ASSETS_DIR);
+#endif
+  for (const auto& d : dirs) {
+    const fs::path p = d / kName;
+    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec).string();
+  }
+  return {};
+}
+
+Model::Impl::TextFeatures Model::Impl::text_features(const std::string& text) const {
+  {
+    std::lock_guard<std::mutex> lock(text_mutex_);
+    auto it = text_cache_.find(text);
+    if (it != text_cache_.end()) return it->second;
+  }
+  SAM3RT_CHECK(tokenizer.has_value() && modules->detector.has_value(), kUnsupported,
+               "this model (", model_type_name(config.type), ") has no text encoder");
+  const int64_t context = config.detector->text.max_position_embeddings;
+  const auto enc = tokenizer->encode(text, static_cast<int>(context));
+  at::Tensor ids = at::tensor(enc.ids, at::TensorOptions().dtype(at::kLong)).view({1, -1});
+  at::Tensor mask = at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)).view({1, -1});
+  TextFeatures tf{models::encode_text(*modules, ids, mask), mask.to(at::kBool)};
+  std::lock_guard<std::mutex> lock(text_mutex_);
+  return text_cache_.emplace(text, tf).first->second;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
+  const fs::path dir(options.model_dir);
+  SAM3RT_CHECK(!options.model_dir.empty(), kInvalidArgument, "no model folder given");
+  SAM3RT_CHECK(fs::is_directory(dir), kNotFound, options.model_dir, ": model folder not found");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->config = load_model_config((dir / "config.json").string());
+  impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
+  {
+    io::WeightStore store(impl->file);
+    impl->modules = models::bind_modules(impl->config, store);
+    store.finish((dir / "model.safetensors").string());
+  }
+  if (impl->modules->detector) {
+    const fs::path vocab_json = dir / "vocab.json", merges = dir / "merges.txt";
+    if (fs::is_regular_file(vocab_json) && fs::is_regular_file(merges)) {
+      impl->tokenizer = text::ClipTokenizer::from_hf_files(vocab_json.string(), merges.string());
+    } else {
+      const std::string bpe = find_bpe_vocab(options.bpe_vocab_path);
+      SAM3RT_CHECK(!bpe.empty(), kNotFound, options.model_dir,
+                   ": no tokenizer files (vocab.json + merges.txt) and the bundled bpe_simple_vocab_16e6.txt.gz "
+                   "was not found");
+      impl->tokenizer = text::ClipTokenizer::from_bpe_gz(bpe);
+    }
+    SAM3RT_CHECK(static_cast<int64_t>(impl->tokenizer->vocab_size()) <= impl->config.detector->text.vocab_size,
+                 kCorruption, options.model_dir, ": tokenizer has ", impl->tokenizer->vocab_size(),
+                 " tokens but the text encoder only ", impl->config.detector->text.vocab_size);
+  }
+  // ATen defaults to one intra-op thread on these machines (toolchain.md §4).
+  const int threads = options.num_threads > 0 ? options.num_threads
+                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+std::string Model::type_name() const { return model_type_name(impl_->config.type); }
+bool Model::can_segment_concepts() const { return impl_->modules->detector.has_value(); }
+int64_t Model::image_size() const { return impl_->modules->vision_backbone->config().image_size; }
+const ModelOptions& Model::options() const { return impl_->options; }
+bool Model::has_random_weights() const {
+  auto it = impl_->file->metadata().find("producer");
+  return it != impl_->file->metadata().end() && it->second.rfind("sam3rt make-random-checkpoint", 0) == 0;
+}
+
+}  // namespace sam3rt

@@ -1,0 +1,270 @@
+#include "pipeline/verify.h"
+
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/tensor.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "models/modules.h"
+#include "models/sam3/detector.h"
+#include "pipeline/preprocess.h"
+#include "sam3rt/error.h"
+#include "text/clip_tokenizer.h"
+
+namespace sam3rt::pipeline {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours, const at::Tensor& ref,
+                                 double tolerance) {
+  TensorComparison c;
+  c.name = name;
+  c.tolerance = tolerance;
+  if (ours.sizes() != ref.sizes()) {
+    c.shape_ok = false;
+    c.rel_l2 = std::numeric_limits<double>::infinity();
+    c.max_abs = std::numeric_limits<double>::infinity();
+    return c;
+  }
+  at::Tensor a = ours.detach().cpu().to(at::kDouble);
+  at::Tensor b = ref.detach().cpu().to(at::kDouble);
+  c.has_nan = !at::isfinite(a).all().item<bool>();
+  if (a.numel() == 0) return c;
+  at::Tensor diff = a.sub(b);
+  c.max_abs = diff.abs().max().item<double>();
+  const double dn = diff.norm().item<double>();
+  const double rn = b.norm().item<double>();
+  c.rel_l2 = rn > 0 ? dn / rn : dn;
+  if (c.has_nan) c.rel_l2 = std::numeric_limits<double>::infinity();
+  return c;
+}
+
+size_t VerifyReport::passed() const {
+  size_t n = 0;
+  for (const auto& r : results) n += r.ok() ? 1 : 0;
+  return n;
+}
+
+double VerifyReport::worst_rel_l2() const {
+  double w = 0.0;
+  for (const auto& r : results) w = std::max(w, r.rel_l2);
+  return w;
+}
+
+namespace {
+
+constexpr double kOneGreyLevel = 2.0 / 255.0 + 1e-6;
+
+Json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  SAM3RT_CHECK(in.good(), kNotFound, path.string(), ": cannot open");
+  try {
+    return Json::parse(in);
+  } catch (const Json::exception& e) {
+    SAM3RT_FAIL(kCorruption, path.string(), ": not valid JSON: ", e.what());
+  }
+}
+
+class Recorder {
+ public:
+  Recorder(VerifyReport& report, const VerifyOptions& options) : report_(report), options_(options) {}
+  void compare(const std::string& name, const at::Tensor& ours, const at::Tensor& ref, double tolerance,
+               double max_abs_tolerance = -1.0) {
+    report_.results.push_back(compare_tensors(name, ours, ref, tolerance));
+    report_.results.back().max_abs_tolerance = max_abs_tolerance;
+    if (options_.on_result) options_.on_result(report_.results.back());
+  }
+  void skip(const std::string& what) { report_.skipped.push_back(what); }
+
+ private:
+  VerifyReport& report_;
+  const VerifyOptions& options_;
+};
+
+at::Tensor to_int64_tensor(const Json& list, const fs::path& file) {
+  std::vector<int64_t> v;
+  for (const auto& x : list) {
+    SAM3RT_CHECK(x.is_number_integer(), kCorruption, file.string(), ": expected integer ids");
+    v.push_back(x.get<int64_t>());
+  }
+  return at::tensor(v, at::TensorOptions().dtype(at::kLong));
+}
+
+void verify_tokenizer(const fs::path& file, const VerifyOptions& options, Recorder& rec) {
+  const Json doc = read_json(file);
+  SAM3RT_CHECK(doc.contains("cases") && doc["cases"].is_array(), kCorruption, file.string(), ": no 'cases' list");
+  SAM3RT_CHECK(!options.bpe_vocab_path.empty(), kNotFound,
+               "tokenizer fixture needs the CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz): pass --vocab");
+  const auto tok = text::ClipTokenizer::from_bpe_gz(options.bpe_vocab_path);
+  const int context = doc.value("context_length", 32);
+  int index = 0;
+  for (const auto& c : doc["cases"]) {
+    const std::string text = c.at("text").get<std::string>();
+    const auto enc = tok.encode(text, context);
+    const std::string name = "case" + std::to_string(index++);
+    rec.compare(name + ".input_ids", at::tensor(enc.ids, at::TensorOptions().dtype(at::kLong)),
+                to_int64_tensor(c.at("input_ids"), file), 0.0);
+    rec.compare(name + ".attention_mask", at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)),
+                to_int64_tensor(c.at("attention_mask"), file), 0.0);
+  }
+}
+
+// Rebuilds every "<case>.pixel_values" input from the raw uint8 images the fixture saved.
+void verify_preprocessing(const fs::path& dir, const Json& index, const io::SafetensorsFile& inputs,
+                          const VerifyOptions& options, Recorder& rec) {
+  // Which raw image each case used is recorded in the notes; the fixtures store images
+  // as image<i>_uint8_hwc and batch them in order. Batch size picks the images.
+  std::vector<at::Tensor> images;
+  for (int i = 0;; ++i) {
+    const io::TensorInfo* info = inputs.find("image" + std::to_string(i) + "_uint8_hwc");
+    if (info == nullptr) break;
+    images.push_back(inputs.tensor(*info));
+  }
+  if (images.empty()) {
+    rec.skip("preprocessing: the fixture stores no raw images");
+    return;
+  }
+  for (const auto& t : inputs.tensors()) {
+    const std::string suffix = ".pixel_values";
+    if (t.name.size() <= suffix.size() || t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    at::Tensor ref = inputs.tensor(t);
+    if (ref.dim() != 4) continue;  // video frames are checked by the video pipeline
+    const int64_t batch = ref.size(0);
+    if (batch > static_cast<int64_t>(images.size())) {
+      rec.skip(t.name + ": batch larger than the stored raw images");
+      continue;
+    }
+    std::vector<at::Tensor> batch_images(images.begin(), images.begin() + batch);
+    at::Tensor ours = preprocess_batch(batch_images, ref.size(2));
+    // Preprocessing rounds to uint8 like the reference, so the bound is one grey level
+    // per element: 1/255 before normalisation, 2/255 after (std 0.5).
+    rec.compare(t.name, ours, ref, options.tolerance, kOneGreyLevel);
+  }
+}
+
+// The reference files of one model folder, with index.json's input aliases resolved.
+struct FixtureFiles {
+  std::shared_ptr<const io::SafetensorsFile> inputs, outputs, intermediates;
+  std::map<std::string, std::string> aliases;
+
+  FixtureFiles(const fs::path& dir, const Json& index) {
+    inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
+    outputs = io::SafetensorsFile::open((dir / "reference_outputs.safetensors").string());
+    intermediates = io::SafetensorsFile::open((dir / "reference_intermediates.safetensors").string());
+    if (index.contains("input_aliases")) {
+      for (auto it = index["input_aliases"].begin(); it != index["input_aliases"].end(); ++it) {
+        aliases[it.key()] = it.value().get<std::string>();
+      }
+    }
+  }
+  bool has_input(const std::string& name) const {
+    return aliases.count(name) || inputs->find(name) != nullptr;
+  }
+  at::Tensor input(const std::string& name) const {
+    auto it = aliases.find(name);
+    return inputs->tensor(it == aliases.end() ? name : it->second);
+  }
+};
+
+std::unique_ptr<models::Sam3Modules> bind_fixture_model(const fs::path& dir) {
+  const ModelConfig config = load_model_config((dir / "config.json").string());
+  const std::string weights = (dir / "model.safetensors").string();
+  io::WeightStore store(io::SafetensorsFile::open(weights));
+  auto modules = models::bind_modules(config, store);
+  store.finish(weights);
+  return modules;
+}
+
+std::vector<std::string> case_names(const Json& index, const fs::path& dir) {
+  SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, (dir / "index.json").string(),
+               ": no 'cases' object");
+  std::vector<std::string> names;
+  for (auto it = index["cases"].begin(); it != index["cases"].end(); ++it) names.push_back(it.key());
+  return names;
+}
+
+// Compares every reference tensor "<case>.<name>" of `file` with trace[name], in the
+// file's order; names sam3rt does not produce are reported as skipped.
+void compare_with_trace(const std::string& c, const io::SafetensorsFile& file, const models::Trace& trace,
+                        const VerifyOptions& options, Recorder& rec, const char* kind) {
+  const std::string prefix = c + ".";
+  for (const auto& t : file.tensors()) {
+    if (t.name.rfind(prefix, 0) != 0) continue;
+    const std::string name = t.name.substr(prefix.size());
+    auto it = trace.find(name);
+    if (it == trace.end()) {
+      rec.skip(t.name + " (" + kind + " sam3rt does not produce)");
+      continue;
+    }
+    rec.compare(t.name, it->second, file.tensor(t), options.tolerance);
+  }
+}
+
+// Sam3Model cases: the detector end to end on the reference inputs. A case without
+// input_boxes is transformers' text-only path (geometry encoder skipped), which is what
+// the reference ran; sam3rt's default (Meta) path is checked by the padding-box cases.
+void verify_image_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
+  const FixtureFiles files(dir, index);
+  const auto modules = bind_fixture_model(dir);
+  for (const std::string& c : case_names(index, dir)) {
+    models::Trace trace;
+    const auto image = models::encode_detector_image(*modules, files.input(c + ".pixel_values"), &trace);
+    const at::Tensor mask = files.input(c + ".attention_mask");
+    models::DetectorPrompt prompt;
+    prompt.text = models::encode_text(*modules, files.input(c + ".input_ids"), mask, &trace);
+    prompt.text_valid = mask.to(at::kBool);
+    if (files.has_input(c + ".input_boxes")) {
+      prompt.boxes = files.input(c + ".input_boxes");
+      prompt.box_labels = files.input(c + ".input_boxes_labels");
+    }
+    prompt.geometry_without_boxes = false;
+    const models::DetectorOutput out = models::detect(*modules, image, prompt, &trace);
+    models::Trace outputs{{"pred_logits", out.pred_logits},         {"pred_boxes", out.pred_boxes},
+                          {"presence_logits", out.presence_logits}, {"pred_masks", out.pred_masks},
+                          {"semantic_seg", out.semantic_seg},       {"decoder_reference_boxes", out.decoder_reference_boxes}};
+    compare_with_trace(c, *files.outputs, outputs, options, rec, "output");
+    compare_with_trace(c, *files.intermediates, trace, options, rec, "intermediate");
+  }
+}
+
+}  // namespace
+
+VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& options) {
+  const fs::path dir(dir_string);
+  SAM3RT_CHECK(fs::is_directory(dir), kNotFound, dir_string, ": not a directory");
+  VerifyReport report;
+  Recorder rec(report, options);
+
+  if (fs::exists(dir / "clip_tokenizer_cases.json")) {
+    verify_tokenizer(dir / "clip_tokenizer_cases.json", options, rec);
+    return report;
+  }
+  SAM3RT_CHECK(fs::exists(dir / "index.json"), kNotFound, dir_string,
+               ": not a fixture folder (no index.json or clip_tokenizer_cases.json)");
+  const Json index = read_json(dir / "index.json");
+  if (fs::exists(dir / "reference_inputs.safetensors")) {
+    const auto inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
+    verify_preprocessing(dir, index, *inputs, options, rec);
+  }
+  const std::string model = index.value("model", std::string());
+  if (model == "sam3_image") {
+    verify_image_model(dir, index, options, rec);
+  } else {
+    rec.skip(model + ": model cases are not run by this build yet");
+  }
+  return report;
+}
+
+}  // namespace sam3rt::pipeline

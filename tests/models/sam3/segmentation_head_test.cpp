@@ -1,0 +1,137 @@
+// Segmentation head parity against the tiny sam3_image fixture (pixel decoder, instance
+// masks, semantic map from recorded inputs), and the whole detector head chained from the
+// neck features and prompt: encoder, decoder, scoring and segmentation against the final
+// outputs of all five cases.
+#include <ATen/ops/cat.h>
+#include <ATen/ops/stack.h>
+#include <gtest/gtest.h>
+
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "models/modules.h"
+#include "nn/position_encoding.h"
+#include "sam3rt/error.h"
+#include "testing/fixture.h"
+
+namespace sam3rt {
+namespace {
+
+const std::vector<std::string> kCases = {"c0_hf_text_only", "c1_text_boxes", "c2_batch2_padded_boxes",
+                                         "c3_text_padbox", "c4_batch2_text_padbox"};
+
+// Cases c3 / c4 reuse the pixels (and recorded vision features) of c0 / c2.
+std::string vision_case(const std::string& c) {
+  if (c == "c3_text_padbox" || c == "c1_text_boxes") return "c0_hf_text_only";
+  if (c == "c4_batch2_text_padbox") return "c2_batch2_padded_boxes";
+  return c;
+}
+
+// Text mask, followed by the geometry mask where the geometry encoder ran.
+at::Tensor prompt_valid(const testing::Fixture& fx, const std::string& c) {
+  at::Tensor text = fx.input(c + ".attention_mask").ne(0);
+  const std::string geo = c + ".geometry_encoder.attention_mask";
+  return fx.has_intermediate(geo) ? at::cat({text, fx.intermediate(geo).to(at::kBool)}, 1) : text;
+}
+
+void expect_close(const std::string& name, const at::Tensor& ours, const at::Tensor& ref) {
+  SCOPED_TRACE(name);
+  SAM3RT_EXPECT_CLOSE(ours, ref, testing::kParityRelL2);
+  std::ostringstream v;
+  v << std::scientific << std::setprecision(3) << testing::rel_l2(ours, ref);
+  ::testing::Test::RecordProperty(name, v.str());
+}
+
+// Binds the fixture's modules; the store outlives them.
+struct Bound {
+  io::WeightStore store;
+  std::unique_ptr<models::Sam3Modules> modules;
+  explicit Bound(const testing::Fixture& fx) : store(io::SafetensorsFile::open(fx.checkpoint_path())) {
+    modules = models::bind_modules(load_model_config(fx.config_path()), store);
+    store.finish(fx.checkpoint_path());
+  }
+};
+
+// The neck levels the detector uses, finest first (the coarsest is replaced by the memory).
+std::vector<at::Tensor> fpn_levels(const testing::Fixture& fx, const std::string& c) {
+  const std::string p = vision_case(c) + ".vision_encoder.neck.0.";
+  return {fx.intermediate(p + "0"), fx.intermediate(p + "1"), fx.intermediate(p + "2")};
+}
+
+TEST(SegmentationHead, MatchesReference) {
+  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
+  Bound b(fx);
+  const models::SegmentationHead& head = b.modules->detector->segmentation_head;
+
+  for (const std::string& c : kCases) {
+    SCOPED_TRACE(c);
+    at::Tensor hidden = fx.intermediate(c + ".detr_decoder.intermediate_hidden_states");
+    models::SegmentationOutput out =
+        head.forward(hidden[hidden.size(0) - 1], fx.intermediate(c + ".detr_encoder.last_hidden_state"),
+                     fpn_levels(fx, c), fx.intermediate(c + ".detr_encoder.text_features"), prompt_valid(fx, c));
+    const std::string p = c + ".mask_decoder.";
+    if (fx.has_intermediate(p + "pixel_decoder")) {
+      expect_close(p + "pixel_decoder", out.pixel_embed, fx.intermediate(p + "pixel_decoder"));
+    }
+    expect_close(p + "pred_masks", out.pred_masks, fx.intermediate(p + "pred_masks"));
+    expect_close(p + "semantic_seg", out.semantic_seg, fx.intermediate(p + "semantic_seg"));
+  }
+}
+
+TEST(SegmentationHead, RejectsMismatchedLevels) {
+  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
+  Bound b(fx);
+  const std::string c = "c0_hf_text_only";
+  at::Tensor hidden = fx.intermediate(c + ".detr_decoder.intermediate_hidden_states");
+  std::vector<at::Tensor> fpn = fpn_levels(fx, c);
+  fpn.pop_back();  // the memory no longer matches the coarsest level
+  EXPECT_THROW(b.modules->detector->segmentation_head.forward(
+                   hidden[0], fx.intermediate(c + ".detr_encoder.last_hidden_state"), fpn,
+                   fx.intermediate(c + ".detr_encoder.text_features"), prompt_valid(fx, c)),
+               Error);
+}
+
+// Encoder -> decoder -> scoring -> segmentation from the neck features and the prompt.
+TEST(DetectorHead, ChainedMatchesFinalOutputs) {
+  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
+  Bound b(fx);
+  const models::DetectorModules& det = *b.modules->detector;
+
+  for (const std::string& c : kCases) {
+    SCOPED_TRACE(c);
+    const std::vector<at::Tensor> fpn = fpn_levels(fx, c);
+    const at::Tensor& coarse = fpn.back();  // [B, d, H, W]
+    const int64_t gh = coarse.size(2), gw = coarse.size(3);
+    at::Tensor image = coarse.flatten(2).transpose(1, 2);
+    // [1, HW, d]: the sine grid encoding, broadcast over the batch.
+    at::Tensor pos = nn::sine_position_grid(gh, gw, coarse.size(1), coarse.options()).flatten(2).transpose(1, 2);
+    at::Tensor prompt = fx.intermediate(c + ".detr_encoder.text_features");
+    at::Tensor valid = prompt_valid(fx, c);
+
+    at::Tensor memory = det.detr_encoder.forward(image, pos, prompt, valid);
+    models::DetrDecoderOutput dec = det.detr_decoder.forward(memory, pos, gh, gw, prompt, valid);
+    const int64_t last = dec.hidden_states.size(0) - 1;
+    at::Tensor logits = det.scoring.forward(dec.hidden_states[last], prompt, valid).squeeze(-1);
+    models::SegmentationOutput seg = det.segmentation_head.forward(dec.hidden_states[last], memory, fpn, prompt, valid);
+
+    at::Tensor box = dec.boxes[last];  // cxcywh
+    at::Tensor cx = box.select(-1, 0), cy = box.select(-1, 1);
+    at::Tensor hw = box.select(-1, 2).mul(0.5), hh = box.select(-1, 3).mul(0.5);
+    at::Tensor xyxy = at::stack({cx.sub(hw), cy.sub(hh), cx.add(hw), cy.add(hh)}, -1);
+
+    expect_close(c + ".chained.pred_logits", logits, fx.output(c + ".pred_logits"));
+    expect_close(c + ".chained.pred_boxes", xyxy, fx.output(c + ".pred_boxes"));
+    expect_close(c + ".chained.presence_logits", dec.presence_logits[last], fx.output(c + ".presence_logits"));
+    expect_close(c + ".chained.decoder_reference_boxes", dec.reference_boxes, fx.output(c + ".decoder_reference_boxes"));
+    expect_close(c + ".chained.pred_masks", seg.pred_masks, fx.output(c + ".pred_masks"));
+    expect_close(c + ".chained.semantic_seg", seg.semantic_seg, fx.output(c + ".semantic_seg"));
+  }
+}
+
+}  // namespace
+}  // namespace sam3rt

@@ -1,0 +1,41 @@
+// sam3rt verify FIXTURE_DIR: parity against reference dumps.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "pipeline/model_impl.h"
+#include "pipeline/verify.h"
+
+namespace sam3rt::cli {
+
+void add_verify_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("verify", "Check sam3rt against a reference fixture folder (refgen output)");
+  auto dir = std::make_shared<std::string>();
+  auto vocab = std::make_shared<std::string>();
+  auto tolerance = std::make_shared<double>(1e-4);
+  cmd->add_option("FIXTURE_DIR", *dir, "fixture folder, e.g. .../sam3-tiny-seed0/sam3_image")->required();
+  cmd->add_option("--vocab", *vocab, "CLIP vocabulary for tokenizer fixtures (default: the bundled one)");
+  cmd->add_option("--tolerance", *tolerance, "relative L2 error allowed per tensor")->check(CLI::PositiveNumber);
+  cmd->callback([&exit_code, dir, vocab, tolerance] {
+    pipeline::VerifyOptions options;
+    options.tolerance = *tolerance;
+    options.bpe_vocab_path = find_bpe_vocab(*vocab);
+    options.on_result = [](const pipeline::TensorComparison& c) {
+      if (!c.shape_ok) {
+        std::printf("%-60s shape mismatch  FAIL\n", c.name.c_str());
+        return;
+      }
+      std::printf("%-60s max_abs %.3e  rel_l2 %.3e  %s\n", c.name.c_str(), c.max_abs, c.rel_l2,
+                  c.ok() ? "ok" : (c.has_nan ? "FAIL (NaN/Inf)" : "FAIL"));
+    };
+    const pipeline::VerifyReport report = pipeline::verify_fixture(*dir, options);
+    for (const auto& s : report.skipped) std::printf("skipped: %s\n", s.c_str());
+    std::printf("verify: %zu/%zu tensors within tolerance (worst rel-L2 %.3e)\n", report.passed(),
+                report.results.size(), report.worst_rel_l2());
+    std::fflush(stdout);
+    exit_code = report.ok() ? 0 : 1;
+  });
+}
+
+}  // namespace sam3rt::cli

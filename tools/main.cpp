@@ -1,0 +1,44 @@
+// sam3rt: command-line front end. One line on stderr and a non-zero exit status for any
+// failure; usage errors exit with 2, everything else with 1.
+#include <CLI/CLI.hpp>
+
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "sam3rt/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sam3rt: Segment Anything Model 3 in C++"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "sam3rt 0.1.0");
+  int exit_code = 0;
+  sam3rt::cli::add_info_command(app, exit_code);
+  sam3rt::cli::add_verify_command(app, exit_code);
+  sam3rt::cli::add_segment_command(app, exit_code);
+  sam3rt::cli::add_make_random_checkpoint_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sam3rt: error: %s (see sam3rt --help)\n", e.what());
+    return 2;
+  } catch (const sam3rt::Error& e) {
+    std::fprintf(stderr, "sam3rt: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "sam3rt: internal error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sam3rt: error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}
