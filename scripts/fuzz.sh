@@ -6,7 +6,8 @@
 #   scripts/fuzz.sh config            # one target (safetensors, config)
 #
 # The targets are built straight with clang (no CMake, no ATen): they only need the
-# ATen-free parsers, include/ and nlohmann-json. Everything goes to build-fuzz/: the
+# ATen-free parsers, include/ and nlohmann-json; fuzz/<target>.dict, when present, is
+# the libFuzzer dictionary of JSON keys and edge values. Everything goes to build-fuzz/: the
 # binaries, a working copy of each seed corpus (fuzz/corpus/<target>/ is never
 # modified), logs, and the crashing inputs (build-fuzz/artifacts/<target>/).
 # Exits non-zero if a build fails or any target reports a finding: a crash, an
@@ -30,6 +31,7 @@ if [[ -z "$cxx" ]]; then
   exit 2
 fi
 
+# shellcheck disable=SC2054
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Iinclude -Isrc)
 
@@ -60,9 +62,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   cp fuzz/corpus/"$t"/* "$corpus"/
   echo "== running ${t}_fuzz for ${seconds} s (log: $out/$t.log)"
+  dict=()
+  if [[ -f fuzz/$t.dict ]]; then dict=(-dict="fuzz/$t.dict"); fi
   rc=0
   # shellcheck disable=SC2086
-  "$out/${t}_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$out/${t}_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
       -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} "$corpus" \
       >"$out/$t.log" 2>&1 || rc=$?
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$out/$t.log" || true

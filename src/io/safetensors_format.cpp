@@ -119,19 +119,28 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t availabl
                  "': missing or non-array shape");
     SAM3RT_CHECK(sh->size() <= 16, kCorruption, file, ": tensor '", name, "': ", sh->size(),
                  " dimensions is too many");
-    uint64_t numel = 1;
+    // The product of the non-zero dimensions must fit in int64_t even for an empty
+    // tensor: TensorInfo::numel() and ATen multiply the dimensions in int64_t.
+    constexpr uint64_t kMaxNumel = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    uint64_t nonzero_numel = 1;
     bool overflow = false;
+    bool empty = false;
     for (const auto& d : *sh) {
       SAM3RT_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
                    kCorruption, file, ": tensor '", name, "': shape entries must be non-negative integers");
       uint64_t dim = d.get<uint64_t>();
-      SAM3RT_CHECK(dim <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), kCorruption,
-                   file, ": tensor '", name, "': dimension ", dim, " is too large");
+      SAM3RT_CHECK(dim <= kMaxNumel, kCorruption, file, ": tensor '", name, "': dimension ", dim,
+                   " is too large");
       info.shape.push_back(static_cast<int64_t>(dim));
-      if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) overflow = true;
-      numel *= dim;
+      if (dim == 0) {
+        empty = true;
+      } else if (nonzero_numel > kMaxNumel / dim) {
+        overflow = true;
+      } else {
+        nonzero_numel *= dim;
+      }
     }
-    if (numel == 0) overflow = false;
+    const uint64_t numel = empty ? 0 : nonzero_numel;
 
     auto off = v.find("data_offsets");
     SAM3RT_CHECK(off != v.end() && off->is_array() && off->size() == 2, kCorruption, file,

@@ -20,9 +20,10 @@ std::string shape_string(at::IntArrayRef shape) {
 bool is_float(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
 
 // A tensor of `shape` that owns a single element: stands in for a missing weight so the
-// module can finish binding; finish() reports the problem before anything runs.
+// module can finish binding; finish() reports the problem before anything runs. Expanded
+// from a 0-d tensor so that a 0-d shape works too.
 at::Tensor placeholder(const std::vector<int64_t>& shape, DType dtype) {
-  return at::zeros({1}, at::TensorOptions().dtype(to_scalar_type(dtype))).expand(shape);
+  return at::zeros({}, at::TensorOptions().dtype(to_scalar_type(dtype))).expand(shape);
 }
 
 }  // namespace
