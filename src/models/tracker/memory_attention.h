@@ -14,6 +14,7 @@
 #include "io/weights.h"
 #include "nn/attention.h"
 #include "nn/layers.h"
+#include "nn/rope.h"
 
 namespace sam3rt::models {
 
@@ -27,9 +28,13 @@ class MemoryAttention {
  public:
   MemoryAttention(const TrackerVideoConfig& config, const io::WeightScope& s);
 
-  // current [B, HW, d] (+ pos [B, HW, d]); memory [B, M, mem_dim] with memory_pos;
-  // num_object_pointer_tokens = how many trailing memory tokens are object pointers
-  // (not rotated). Returns [B, HW, d].
+  // current [B, HW, d] (the frame's level-G features, row-major over the
+  // memory_attention_rope_feat_sizes grid) with current_pos [B, HW, d] (its sine PE,
+  // added with weight 0.1; undefined = none); memory [B, M, mem_dim] with memory_pos
+  // [B, M, mem_dim]: F spatial memories of HW tokens each (M = F * HW + P), followed by
+  // P = num_object_pointer_tokens object-pointer tokens (not rotated).
+  // Returns the memory-conditioned features [B, HW, d]. Inconsistent shapes are
+  // Error(kInvalidArgument).
   at::Tensor forward(const at::Tensor& current, const at::Tensor& current_pos, const at::Tensor& memory,
                      const at::Tensor& memory_pos, int64_t num_object_pointer_tokens) const;
 
@@ -37,6 +42,7 @@ class MemoryAttention {
   TrackerVideoConfig config_;
   std::vector<MemoryAttentionLayer> layers_;
   nn::LayerNorm layer_norm_;
+  nn::RopeTable rope_;  // [HW, head_dim / 2] on the CPU, for the rope_feat_sizes grid
 };
 
 }  // namespace sam3rt::models

@@ -1,5 +1,6 @@
 #include "models/tracker/memory_encoder.h"
 
+#include "nn/position_encoding.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::models {
@@ -39,7 +40,35 @@ MemoryEncoder::MemoryEncoder(const TrackerVideoConfig& c, const io::WeightScope&
 }
 
 at::Tensor MemoryEncoder::forward(const at::Tensor& features, const at::Tensor& mask) const {
-  SAM3RT_FAIL(kUnsupported, "MemoryEncoder::forward is not implemented yet");
+  const int64_t d = config_.memory_encoder_hidden_size;
+  SAM3RT_CHECK(features.dim() == 4 && features.size(1) == d, kInvalidArgument,
+               "memory encoder features must be [B, ", d, ", G, G], got ", features.sizes());
+  const int64_t B = features.size(0), h = features.size(2), w = features.size(3);
+  const int64_t stride = config_.mask_downsampler_total_stride;
+  SAM3RT_CHECK(mask.dim() == 4 && mask.size(0) == B && mask.size(1) == 1 && mask.size(2) == h * stride &&
+                   mask.size(3) == w * stride,
+               kInvalidArgument, "memory encoder mask must be [", B, ", 1, ", h * stride, ", ", w * stride, "], got ",
+               mask.sizes());
+  // Mask downsampler: (conv, LayerNorm2d, GELU) per stride step, then a 1x1 conv.
+  at::Tensor m = mask;  // [B, 1, G*s, G*s]
+  for (const MaskDownsamplerLayer& l : downsampler_) {
+    m = nn::activate(l.layer_norm.forward(l.conv.forward(m)), nn::Activation::kGelu);
+  }
+  m = downsampler_final_conv_.forward(m);  // [B, d, G, G]
+  SAM3RT_CHECK(m.size(2) == h && m.size(3) == w, kInvalidArgument, "mask downsampler gives ", m.size(2), " x ",
+               m.size(3), ", the features are ", h, " x ", w);
+  at::Tensor x = feature_projection_.forward(features).add(m);  // [B, d, G, G]
+  // ConvNeXt fuser: depthwise conv, LayerNorm2d, pointwise MLP, layer scale, residual.
+  for (const FuserBlock& b : fuser_) {
+    at::Tensor y = b.layer_norm.forward(b.depthwise_conv.forward(x)).permute({0, 2, 3, 1});  // [B, G, G, d]
+    y = b.pointwise_conv2.forward(nn::activate(b.pointwise_conv1.forward(y), nn::Activation::kGelu)).mul(b.scale);
+    x = x.add(y.permute({0, 3, 1, 2}));
+  }
+  return projection_.forward(x);  // [B, mem_dim, G, G]
+}
+
+at::Tensor MemoryEncoder::position_encoding(int64_t grid, const at::TensorOptions& options) const {
+  return nn::sine_position_grid(grid, grid, config_.memory_encoder_output_channels, options);
 }
 
 }  // namespace sam3rt::models

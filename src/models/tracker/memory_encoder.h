@@ -31,9 +31,16 @@ class MemoryEncoder {
  public:
   MemoryEncoder(const TrackerVideoConfig& config, const io::WeightScope& s);
 
-  // features [B, d, G, G] (tracker level at scale 1), mask [B, 1, S', S'] already scaled
-  // (sigmoid or binarised, then *scale + bias) -> memory features [B, mem_dim, G, G].
+  // features [B, d, G, G] (raw tracker level at scale 1: no no_memory_embedding, not
+  // memory-conditioned), mask [B, 1, G * total_stride, G * total_stride] already scaled
+  // (sigmoid or binarised, then * sigmoid_scale + sigmoid_bias) -> memory features
+  // [B, mem_dim, G, G] (before the occlusion embedding). Mis-shaped inputs are
+  // Error(kInvalidArgument).
   at::Tensor forward(const at::Tensor& features, const at::Tensor& mask) const;
+
+  // The memory's position encoding (normalised sine, mem_dim channels) of a G x G grid:
+  // [1, mem_dim, G, G].
+  at::Tensor position_encoding(int64_t grid, const at::TensorOptions& options) const;
 
  private:
   TrackerVideoConfig config_;

@@ -1,0 +1,177 @@
+// The video tracker from clicks, boxes and masks (architecture §10.4-§10.6; transformers
+// Sam3TrackerVideoModel with Sam3TrackerVideoInferenceSession and the prompt handling of
+// Sam3TrackerVideoProcessor): per-object memory banks, the per-frame tracking step, and
+// propagation forwards or backwards through a video.
+//
+// One VideoTracker is one session over one video. Prompts are added per object and frame
+// (coordinates in model-input pixels, the S x S canvas, S = image_size); they take effect
+// the next time their frame is tracked. Each track() call processes one frame for every
+// object: a prompted frame that was never tracked becomes a conditioning frame (prompt
+// encoder + mask decoder on level-G features + no_memory_embedding); any other frame is
+// conditioned on the object's memory bank by the memory attention first (prompts on an
+// already-tracked frame are corrections). Then the memory encoder stores the frame's
+// memory for every object that ran. A conditioning frame met again without new prompts
+// returns its stored result.
+//
+// Streaming: a frame's features are computed from its pixels (or a shared ViT output) only
+// when some object needs them, and dropped when track() returns; the memory banks keep
+// conditioning frames and a bounded window of recent frames (VideoTrackerOptions::
+// history_radius), so memory stays flat with the video's length.
+//
+// Semantics follow transformers (the parity reference); where it differs from Meta's
+// predictor the difference is named at the option or below:
+//  - a correction click is decoded without the frame's previous mask logits and stored as
+//    a non-conditioning frame (Meta: iter_use_prev_mask_pred and
+//    add_all_frames_to_correct_as_cond feed the previous logits and make the frame a
+//    conditioning frame); not implemented;
+//  - memories of all objects on a frame are encoded from binarised masks when any object
+//    on it had prompts (binarize_memory_masks_of_all_objects);
+//  - adding prompts for several objects before tracking keeps all of them pending
+//    (transformers keeps only the last add call's objects pending, and then fails on the
+//    others);
+//  - an object with prompts waiting on other frames is tracked as usual on a frame without
+//    prompts, and reported absent (logits -1024) while it has no conditioning frame yet
+//    (transformers makes such a frame, if never tracked, a prompt-less conditioning frame).
+//
+// Thread-safety: not thread-safe; the modules are only read.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "models/modules.h"
+#include "models/tracker/memory_bank.h"
+#include "models/tracker/tracker.h"
+
+namespace sam3rt::models {
+
+struct VideoTrackerOptions {
+  // Non-conditioning memories are kept for frames at most this far from the last tracked
+  // frame. 0 (default): exactly what continuing from that frame in either direction can
+  // read, max(num_maskmem - 1, max_object_pointers_in_encoder - 1). -1: keep every
+  // frame's memory (transformers' session; memory grows with the video). A correction on a
+  // frame outside the window sees fewer past memories than transformers would give it.
+  int64_t history_radius = 0;
+  // true (transformers): when any object on a frame had prompts, every object's memory on
+  // that frame is encoded from its binarised mask (logit > 0). false (Meta): only the
+  // prompted objects' masks are binarised, the others go through a sigmoid.
+  bool binarize_memory_masks_of_all_objects = true;
+};
+
+// One video frame handed to the tracker.
+struct VideoFrame {
+  int64_t index = 0;
+  at::Tensor pixel_values;  // [1, 3, S, S] or [3, S, S] preprocessed pixels
+  at::Tensor vit;           // optional ViT output [1, D, G, G] (e.g. shared with the detector); used when defined
+};
+
+// Every object of the session on one frame, in the order objects were first prompted.
+struct VideoFrameResult {
+  int64_t frame = 0;
+  std::vector<int64_t> object_ids;
+  at::Tensor masks;                // [N, 1, 4G, 4G] low-resolution mask logits (-1024 where the object is absent)
+  at::Tensor object_score_logits;  // [N] object present if > 0
+};
+
+// Intermediate results of one track() call (parity tests and debugging).
+struct VideoTrackerTrace {
+  struct ObjectStep {
+    int64_t object_id = 0;
+    bool conditioning = false;       // stored as a conditioning frame
+    bool mask_input = false;         // a mask prompt taken as the output
+    TrackerPredictTrace prompts;     // prompt embeddings (and decoder internals) of the decoder call
+    TrackerPrediction decoder;       // the mask decoder's outputs
+    at::Tensor memory_attention;     // [1, HW, d] memory-conditioned features (tracked frames only)
+    at::Tensor object_pointer_proj;  // [1, 1, d] before the no-object blend
+  };
+  std::vector<ObjectStep> objects;  // the objects that ran inference, in order
+  at::Tensor memory_features;       // [n, mem_dim, G, G] memory encoder output (before the occlusion embedding)
+  at::Tensor memory_pos;            // [n, mem_dim, G, G] its position encoding
+};
+
+class VideoTracker {
+ public:
+  // num_frames: the video's length, or -1 when streaming (length unknown; propagate()
+  // then is unavailable). The modules must have a tracker with memory (sam3_video layout),
+  // else Error(kUnsupported). `modules` must outlive the tracker.
+  VideoTracker(const Sam3Modules& modules, int64_t num_frames, const VideoTrackerOptions& options = {});
+
+  // Clicks for one object on one frame: points [N, 2] (x, y) in model-input pixels,
+  // labels [N] (1 positive, 0 negative, 2/3 box corners). clear_old = false appends them
+  // to the points already given on that frame. Replaces a mask prompt on that frame.
+  void add_points(int64_t object_id, int64_t frame, const at::Tensor& points, const at::Tensor& labels,
+                  bool clear_old = true);
+  // A box [4] (x1, y1, x2, y2, model-input pixels) becomes two corner points (labels 2, 3)
+  // followed by the optional points [N, 2] / labels [N]; it replaces the frame's prompts.
+  void add_box(int64_t object_id, int64_t frame, const at::Tensor& box, const at::Tensor& points = {},
+               const at::Tensor& labels = {});
+  // A mask [H, W] (bool or 0/1 float) taken as the object's output on that frame; resized
+  // to S x S (bilinear, antialiased, then >= 0.5) when H, W differ. Replaces the frame's points.
+  void add_mask(int64_t object_id, int64_t frame, const at::Tensor& mask);
+
+  // Tracks every object on one frame (reverse: the video is being played backwards).
+  // Error(kInvalidArgument) without objects, for a frame outside the video or for
+  // mis-shaped pixels.
+  VideoFrameResult track(const VideoFrame& frame, bool reverse = false, VideoTrackerTrace* trace = nullptr);
+
+  // track() over start, start + 1, ... (reverse: start, start - 1, ... down to 0), at most
+  // max_frames + 1 frames (< 0: to the end), calling on_frame after each. start < 0: the
+  // earliest conditioning frame of any object. frames(i) supplies frame i.
+  void propagate(const std::function<VideoFrame(int64_t)>& frames,
+                 const std::function<void(const VideoFrameResult&)>& on_frame, int64_t start = -1,
+                 int64_t max_frames = -1, bool reverse = false);
+
+  std::vector<int64_t> object_ids() const;
+  int64_t num_frames() const { return num_frames_; }
+  // Memories held (conditioning and non-conditioning, over all objects).
+  size_t num_stored_memories() const;
+  // Forgets every object and prompt.
+  void reset();
+
+ private:
+  struct PointInputs {
+    at::Tensor points;  // [1, 1, N, 2] float
+    at::Tensor labels;  // [1, 1, N] long
+  };
+  struct TrackedObject {
+    int64_t id = 0;
+    std::map<int64_t, PointInputs> points;
+    std::map<int64_t, at::Tensor> masks;  // [1, 1, S, S] float 0/1
+    ObjectMemoryBank bank;
+    std::vector<bool> tracked;  // per frame: was tracked (not an initial conditioning frame)
+    bool pending = false;       // has prompts not consumed yet
+  };
+  struct StepOutput {
+    MemoryBankEntry entry;   // masks, pointer, score (features added by the memory encoding)
+    at::Tensor high_res;     // [1, 1, S, S] mask logits for the memory encoder
+  };
+
+  TrackedObject& object(int64_t id);
+  void check_frame(int64_t frame) const;
+  StepOutput run_frame(TrackedObject& obj, int64_t frame, bool init_cond, const PointInputs* points,
+                       const at::Tensor* mask, bool reverse, const TrackerImageFeatures& f,
+                       VideoTrackerTrace::ObjectStep* trace) const;
+  StepOutput mask_as_output(const at::Tensor& mask, const TrackerImageFeatures& f,
+                            VideoTrackerTrace::ObjectStep* trace) const;
+  at::Tensor memory_conditioned(const TrackedObject& obj, int64_t frame, bool reverse, const TrackerImageFeatures& f,
+                                VideoTrackerTrace::ObjectStep* trace) const;
+  StepOutput finish_decoder_output(const TrackerPrediction& p, bool multimask, VideoTrackerTrace::ObjectStep* trace) const;
+
+  const Sam3Modules& m_;
+  const TrackerModules& t_;
+  const TrackerMemoryModules& mem_;
+  const TrackerVideoConfig& vc_;
+  int64_t num_frames_;
+  VideoTrackerOptions options_;
+  int64_t image_size_ = 0, grid_ = 0, history_radius_ = 0;
+  at::Device device_;
+  at::Tensor vision_pos_;       // [1, HW, d] sine PE of the level-G features
+  at::Tensor memory_pos_grid_;  // [HW, mem_dim] the memory's position encoding
+  std::vector<TrackedObject> objects_;
+};
+
+}  // namespace sam3rt::models
