@@ -61,12 +61,14 @@ void add_info_command(CLI::App& app, int& exit_code) {
     SAM3RT_CHECK(fs::is_directory(*dir), kNotFound, *dir, ": not a directory");
     const std::string config_path = (fs::path(*dir) / "config.json").string();
     const std::string weights_path = (fs::path(*dir) / "model.safetensors").string();
+    // Read and check everything first, so a bad file gives one error line and no
+    // half-printed report.
     const ModelConfig config = load_model_config(config_path);
-    std::printf("model: %s (%s)\n", *dir == "" ? "?" : dir->c_str(), model_type_name(config.type));
+    const auto file = io::SafetensorsFile::open(weights_path);
+    std::printf("model: %s (%s)\n", dir->c_str(), model_type_name(config.type));
     if (config.detector) print_detector(*config.detector);
     if (config.tracker) print_tracker(*config.tracker);
 
-    const auto file = io::SafetensorsFile::open(weights_path);
     std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // dtype -> (tensors, elements)
     int64_t params = 0;
     for (const auto& t : file->tensors()) {
