@@ -120,13 +120,14 @@ void VideoTracker::add_box(int64_t object_id, int64_t frame, const at::Tensor& b
   add_points(object_id, frame, p, l, /*clear_old=*/true);
 }
 
-void VideoTracker::add_mask(int64_t object_id, int64_t frame, const at::Tensor& mask) {
+void VideoTracker::add_mask(int64_t object_id, int64_t frame, const at::Tensor& mask, bool binarize) {
   check_frame(frame);
   SAM3RT_CHECK(mask.defined() && mask.dim() == 2 && mask.size(0) > 0 && mask.size(1) > 0, kInvalidArgument,
                "a mask prompt must be [H, W]");
   at::Tensor m = mask.to(device_, at::kFloat).view({1, 1, mask.size(0), mask.size(1)});
   if (m.size(2) != image_size_ || m.size(3) != image_size_) {
-    m = resize_aa(m, image_size_, image_size_).ge(0.5).to(at::kFloat);
+    m = resize_aa(m, image_size_, image_size_);
+    if (binarize) m = m.ge(0.5).to(at::kFloat);
   }
   TrackedObject& o = object(object_id);
   o.masks[frame] = m;
@@ -147,6 +148,104 @@ size_t VideoTracker::num_stored_memories() const {
 }
 
 void VideoTracker::reset() { objects_.clear(); }
+
+void VideoTracker::remove_object(int64_t object_id) {
+  objects_.erase(std::remove_if(objects_.begin(), objects_.end(),
+                                [object_id](const TrackedObject& o) { return o.id == object_id; }),
+                 objects_.end());
+}
+
+void VideoTracker::make_conditioning(int64_t object_id, int64_t frame, const at::Tensor& masks) {
+  auto it =
+      std::find_if(objects_.begin(), objects_.end(), [object_id](const TrackedObject& o) { return o.id == object_id; });
+  SAM3RT_CHECK(it != objects_.end(), kInvalidArgument, "no object ", object_id);
+  const MemoryBankEntry* tracked = it->bank.find(frame, false);
+  if (tracked == nullptr && it->bank.find(frame, true) != nullptr) return;  // a conditioning frame already
+  SAM3RT_CHECK(tracked != nullptr, kInvalidArgument, "object ", object_id, " has no tracked entry on frame ", frame);
+  MemoryBankEntry entry = *tracked;
+  entry.masks = masks;
+  // The bank is rebuilt without the frame's non-conditioning entry (non-conditioning
+  // entries only exist on frames marked tracked).
+  ObjectMemoryBank bank;
+  for (const auto& [t, e] : it->bank.conditioning()) bank.store(t, e, true);
+  for (int64_t t = 0; t < static_cast<int64_t>(it->tracked.size()); ++t) {
+    if (t == frame) continue;
+    if (const MemoryBankEntry* e = it->bank.find(t, false)) bank.store(t, *e, false);
+  }
+  bank.store(frame, std::move(entry), true);
+  it->bank = std::move(bank);
+}
+
+void VideoTracker::encode_memories(const VideoFrame& frame, const std::vector<int64_t>& object_ids,
+                                   const at::Tensor& masks, const at::Tensor& object_score_logits, bool binarize,
+                                   VideoTrackerTrace* trace) {
+  const int64_t k = static_cast<int64_t>(object_ids.size());
+  SAM3RT_CHECK(masks.defined() && masks.dim() == 4 && masks.size(0) == k && masks.size(1) == 1, kInvalidArgument,
+               "memory masks must be [", k, ", 1, h, w], got ", masks.defined() ? masks.sizes() : at::IntArrayRef{});
+  SAM3RT_CHECK(object_score_logits.defined() && object_score_logits.numel() == k, kInvalidArgument,
+               "memory encoding needs one object score per object");
+  if (k == 0) return;
+  const int64_t fi = frame.index;
+  std::vector<std::pair<size_t, bool>> targets;
+  for (int64_t id : object_ids) {
+    size_t i = 0;
+    while (i < objects_.size() && objects_[i].id != id) ++i;
+    SAM3RT_CHECK(i < objects_.size(), kInvalidArgument, "no object ", id);
+    const bool cond = objects_[i].bank.find(fi, true) != nullptr;
+    SAM3RT_CHECK(cond || objects_[i].bank.find(fi, false) != nullptr, kInvalidArgument, "object ", id,
+                 " was not tracked on frame ", fi);
+    targets.emplace_back(i, cond);
+  }
+  std::optional<TrackerImageFeatures> computed;
+  const TrackerImageFeatures* f = frame.features;
+  if (f == nullptr) {
+    SAM3RT_CHECK(frame.vit.defined() || frame.pixel_values.defined(), kInvalidArgument, "frame ", fi,
+                 " has neither pixels nor features");
+    at::Tensor px = frame.pixel_values.defined() && frame.pixel_values.dim() == 3 ? frame.pixel_values.unsqueeze(0)
+                                                                                  : frame.pixel_values;
+    computed = frame.vit.defined() ? encode_tracker_vit(m_, frame.vit.to(device_))
+                                   : encode_tracker_image(m_, px.to(device_, t_.no_memory_embedding.scalar_type()));
+    f = &*computed;
+  }
+  encode_frame_memories(fi, *f, targets, masks.to(device_), object_score_logits.to(device_).reshape({k, 1}),
+                        std::vector<bool>(k, binarize), trace);
+}
+
+void VideoTracker::encode_frame_memories(int64_t fi, const TrackerImageFeatures& f,
+                                         const std::vector<std::pair<size_t, bool>>& targets, const at::Tensor& masks,
+                                         const at::Tensor& scores, const std::vector<bool>& binarize,
+                                         VideoTrackerTrace* trace) {
+  const int64_t k = static_cast<int64_t>(targets.size());
+  const int64_t side = 4 * 4 * grid_;  // mask_input_size * 4
+  at::Tensor high = resize_aa(masks, side, side);  // [k, 1, 16G, 16G]
+  at::Tensor mask_for_mem;
+  if (std::all_of(binarize.begin(), binarize.end(), [&](bool b) { return b == binarize[0]; })) {
+    mask_for_mem = binarize[0] ? high.gt(0).to(high.scalar_type()) : at::sigmoid(high);
+  } else {
+    std::vector<at::Tensor> parts;
+    for (int64_t j = 0; j < k; ++j) {
+      at::Tensor h = high.slice(0, j, j + 1);
+      parts.push_back(binarize[j] ? h.gt(0).to(h.scalar_type()) : at::sigmoid(h));
+    }
+    mask_for_mem = at::cat(parts, 0);
+  }
+  mask_for_mem = mask_for_mem.mul(vc_.sigmoid_scale_for_mem_enc).add(vc_.sigmoid_bias_for_mem_enc);
+  const at::Tensor& level = f.levels[2];
+  at::Tensor features = mem_.memory_encoder.forward(level.expand({k, -1, -1, -1}), mask_for_mem);  // [k, mem, G, G]
+  if (trace) {
+    trace->memory_features = features;
+    trace->memory_pos = memory_pos_grid_.transpose(0, 1).reshape({1, -1, grid_, grid_}).expand({k, -1, -1, -1});
+  }
+  if (mem_.occlusion_spatial_embedding.defined()) {
+    const at::Tensor absent = scores.reshape({k, 1, 1, 1}).le(0).to(features.scalar_type());
+    features = features.add(absent.mul(mem_.occlusion_spatial_embedding.view({1, -1, 1, 1})));
+  }
+  at::Tensor stored = features.to(at::kBFloat16).flatten(2).transpose(1, 2);  // [k, HW, mem]
+  for (int64_t j = 0; j < k; ++j) {
+    TrackedObject& o = objects_[targets[j].first];
+    o.bank.find(fi, targets[j].second)->features = stored.select(0, j).contiguous();
+  }
+}
 
 VideoTracker::StepOutput VideoTracker::finish_decoder_output(const TrackerPrediction& p, bool multimask,
                                                              VideoTrackerTrace::ObjectStep* trace) const {
@@ -233,7 +332,8 @@ VideoTracker::StepOutput VideoTracker::run_frame(TrackedObject& obj, int64_t fra
   return finish_decoder_output(p, multimask, trace);
 }
 
-VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, VideoTrackerTrace* trace) {
+VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, VideoTrackerTrace* trace,
+                                     bool encode_memory) {
   SAM3RT_CHECK(!objects_.empty(), kInvalidArgument, "no objects to track: add prompts first");
   const int64_t fi = frame.index;
   check_frame(fi);
@@ -241,7 +341,7 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
 
   // The frame's features, computed on first use (inputs checked before any state changes).
   at::Tensor px;
-  if (!frame.vit.defined()) {
+  if (frame.features == nullptr && !frame.vit.defined()) {
     SAM3RT_CHECK(frame.pixel_values.defined(), kInvalidArgument, "frame ", fi, " has neither pixels nor ViT features");
     px = frame.pixel_values.dim() == 3 ? frame.pixel_values.unsqueeze(0) : frame.pixel_values;
     SAM3RT_CHECK(px.dim() == 4 && px.size(0) == 1 && px.size(1) == 3 && px.size(2) == image_size_ &&
@@ -251,6 +351,7 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
   }
   std::optional<TrackerImageFeatures> features;
   auto feats = [&]() -> const TrackerImageFeatures& {
+    if (frame.features != nullptr) return *frame.features;
     if (!features) {
       features = frame.vit.defined()
                      ? encode_tracker_vit(m_, frame.vit.to(device_))
@@ -320,39 +421,15 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
   }
 
   // Memory encoding, batched over the objects that ran.
-  if (!encode.empty()) {
-    const TrackerImageFeatures& f = feats();
-    const int64_t k = static_cast<int64_t>(encode.size());
-    const int64_t side = 4 * 4 * grid_;  // mask_input_size * 4
-    at::Tensor high = resize_aa(at::cat(encode_masks, 0), side, side);  // [k, 1, 16G, 16G]
+  if (encode_memory && !encode.empty()) {
     const bool any_prompted = std::any_of(encode_prompted.begin(), encode_prompted.end(), [](bool b) { return b; });
-    at::Tensor mask_for_mem;
-    if (options_.binarize_memory_masks_of_all_objects) {
-      mask_for_mem = any_prompted ? high.gt(0).to(high.scalar_type()) : at::sigmoid(high);
-    } else {
-      std::vector<at::Tensor> parts;
-      for (int64_t j = 0; j < k; ++j) {
-        at::Tensor h = high.slice(0, j, j + 1);
-        parts.push_back(encode_prompted[j] ? h.gt(0).to(h.scalar_type()) : at::sigmoid(h));
-      }
-      mask_for_mem = at::cat(parts, 0);
+    std::vector<std::pair<size_t, bool>> targets;
+    std::vector<bool> binarize;
+    for (size_t j = 0; j < encode.size(); ++j) {
+      targets.emplace_back(encode[j], encode_cond[j]);
+      binarize.push_back(options_.binarize_memory_masks_of_all_objects ? any_prompted : encode_prompted[j]);
     }
-    mask_for_mem = mask_for_mem.mul(vc_.sigmoid_scale_for_mem_enc).add(vc_.sigmoid_bias_for_mem_enc);
-    const at::Tensor& level = f.levels[2];
-    at::Tensor features = mem_.memory_encoder.forward(level.expand({k, -1, -1, -1}), mask_for_mem);  // [k, mem, G, G]
-    if (trace) {
-      trace->memory_features = features;
-      trace->memory_pos = memory_pos_grid_.transpose(0, 1).reshape({1, -1, grid_, grid_}).expand({k, -1, -1, -1});
-    }
-    if (mem_.occlusion_spatial_embedding.defined()) {
-      const at::Tensor absent = at::cat(encode_scores, 0).reshape({k, 1, 1, 1}).le(0).to(features.scalar_type());
-      features = features.add(absent.mul(mem_.occlusion_spatial_embedding.view({1, -1, 1, 1})));
-    }
-    at::Tensor stored = features.to(at::kBFloat16).flatten(2).transpose(1, 2);  // [k, HW, mem]
-    for (int64_t j = 0; j < k; ++j) {
-      TrackedObject& o = objects_[encode[j]];
-      o.bank.find(fi, encode_cond[j])->features = stored.select(0, j).contiguous();
-    }
+    encode_frame_memories(fi, feats(), targets, at::cat(encode_masks, 0), at::cat(encode_scores, 0), binarize, trace);
   }
 
   for (TrackedObject& o : objects_) o.bank.trim(fi, history_radius_);

@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "models/modules.h"
@@ -67,6 +68,9 @@ struct VideoFrame {
   int64_t index = 0;
   at::Tensor pixel_values;  // [1, 3, S, S] or [3, S, S] preprocessed pixels
   at::Tensor vit;           // optional ViT output [1, D, G, G] (e.g. shared with the detector); used when defined
+  // Optional tracker features of this frame, computed once by the caller (e.g. the text
+  // pipeline, which calls the tracker several times per frame); used when set.
+  const TrackerImageFeatures* features = nullptr;
 };
 
 // Every object of the session on one frame, in the order objects were first prompted.
@@ -111,12 +115,33 @@ class VideoTracker {
                const at::Tensor& labels = {});
   // A mask [H, W] (bool or 0/1 float) taken as the object's output on that frame; resized
   // to S x S (bilinear, antialiased, then >= 0.5) when H, W differ. Replaces the frame's points.
-  void add_mask(int64_t object_id, int64_t frame, const at::Tensor& mask);
+  // binarize = false keeps the resized values soft (transformers' Sam3VideoModel hands its
+  // low-resolution detector masks to the tracker that way).
+  void add_mask(int64_t object_id, int64_t frame, const at::Tensor& mask, bool binarize = true);
 
   // Tracks every object on one frame (reverse: the video is being played backwards).
   // Error(kInvalidArgument) without objects, for a frame outside the video or for
   // mis-shaped pixels.
-  VideoFrameResult track(const VideoFrame& frame, bool reverse = false, VideoTrackerTrace* trace = nullptr);
+  // encode_memory = false leaves the memories of the objects that ran on this frame
+  // unencoded, for encode_memories() (the text pipeline decides the masks first).
+  VideoFrameResult track(const VideoFrame& frame, bool reverse = false, VideoTrackerTrace* trace = nullptr,
+                         bool encode_memory = true);
+
+  // Encodes (replaces) the memory of `frame.index` for each of `object_ids` from mask
+  // logits masks [N, 1, h, w] (any h, w; resized, antialiased, to the memory encoder's
+  // input) and object score logits [N]: sigmoid of the logits, or logits > 0 when
+  // `binarize`. Each object must have tracked that frame (Error(kInvalidArgument)).
+  void encode_memories(const VideoFrame& frame, const std::vector<int64_t>& object_ids, const at::Tensor& masks,
+                       const at::Tensor& object_score_logits, bool binarize, VideoTrackerTrace* trace = nullptr);
+
+  // Makes the object's tracked (non-conditioning) entry of `frame` a conditioning one, as
+  // if prompted there; `masks` [1, 1, 4G, 4G] is what a later track() of that frame returns.
+  // No-op when the frame is a conditioning frame already; Error(kInvalidArgument) when the
+  // object did not track it.
+  void make_conditioning(int64_t object_id, int64_t frame, const at::Tensor& masks);
+
+  // Forgets one object (no-op for an unknown id).
+  void remove_object(int64_t object_id);
 
   // track() over start, start + 1, ... (reverse: start, start - 1, ... down to 0), at most
   // max_frames + 1 frames (< 0: to the end), calling on_frame after each. start < 0: the
@@ -160,6 +185,11 @@ class VideoTracker {
   at::Tensor memory_conditioned(const TrackedObject& obj, int64_t frame, bool reverse, const TrackerImageFeatures& f,
                                 VideoTrackerTrace::ObjectStep* trace) const;
   StepOutput finish_decoder_output(const TrackerPrediction& p, bool multimask, VideoTrackerTrace::ObjectStep* trace) const;
+  // Memory encoder over k objects of frame `fi`: masks [k, 1, h, w] logits, scores [k, 1];
+  // targets = (object index, conditioning entry); binarize per object.
+  void encode_frame_memories(int64_t fi, const TrackerImageFeatures& f,
+                             const std::vector<std::pair<size_t, bool>>& targets, const at::Tensor& masks,
+                             const at::Tensor& scores, const std::vector<bool>& binarize, VideoTrackerTrace* trace);
 
   const Sam3Modules& m_;
   const TrackerModules& t_;
