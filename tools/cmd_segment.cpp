@@ -2,11 +2,15 @@
 // and, with the tracker, object segmentation (points / box / mask -> one object).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "io/image.h"
@@ -46,6 +50,35 @@ Box parse_box(const std::string& text) {
   return b;
 }
 
+// "x,y[,pos|neg|1|0]" -> Point (pixels of the original image; default positive).
+Point parse_point(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) parts.push_back(item);
+  SAM3RT_CHECK(parts.size() == 2 || parts.size() == 3, kInvalidArgument, "--point '", text,
+               "': expected x,y or x,y,neg");
+  Point p;
+  float* v[2] = {&p.x, &p.y};
+  for (int i = 0; i < 2; ++i) {
+    size_t used = 0;
+    try {
+      *v[i] = std::stof(parts[i], &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    SAM3RT_CHECK(used == parts[i].size() && used > 0, kInvalidArgument, "--point '", text, "': '", parts[i],
+                 "' is not a number");
+  }
+  if (parts.size() == 3) {
+    const std::string& l = parts[2];
+    SAM3RT_CHECK(l == "pos" || l == "neg" || l == "1" || l == "0", kInvalidArgument, "--point '", text,
+                 "': the label '", l, "' must be pos (1) or neg (0)");
+    p.positive = l == "pos" || l == "1";
+  }
+  return p;
+}
+
 namespace {
 
 struct SegmentArgs {
@@ -65,6 +98,126 @@ void write_text(const fs::path& path, const std::string& text) {
   SAM3RT_CHECK(out.good(), kIo, path.string(), ": write failed");
 }
 
+std::shared_ptr<const Model> load_model(const SegmentArgs& a, double& load_ms) {
+  const auto t_load = std::chrono::steady_clock::now();
+  ModelOptions mo;
+  mo.model_dir = a.model;
+  mo.num_threads = a.threads;
+  mo.hf_text_only = a.hf_text_only;
+  auto model = Model::load(mo);
+  load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
+  return model;
+}
+
+void note_random_weights(const Model& model, const SegmentArgs& a) {
+  if (model.has_random_weights()) {
+    std::fprintf(stderr, "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for "
+                         "real results)\n", a.model.c_str());
+  }
+}
+
+// Object mode: points / one box / a mask -> one object's candidate masks.
+void run_object(const SegmentArgs& a) {
+  SAM3RT_CHECK(a.texts.empty(), kInvalidArgument, "--text belongs to --mode concept");
+  SAM3RT_CHECK(a.boxes.size() <= 1, kInvalidArgument, "object mode takes at most one --box (got ", a.boxes.size(),
+               ")");
+  ObjectPrompt prompt;
+  for (const auto& p : a.points) prompt.points.push_back(parse_point(p));
+  if (!a.boxes.empty()) {
+    prompt.box = parse_box(a.boxes[0]);
+    SAM3RT_CHECK(prompt.box->positive, kInvalidArgument, "an object-mode --box cannot be negative");
+  }
+  SAM3RT_CHECK(!prompt.points.empty() || prompt.box || !a.mask_input.empty(), kInvalidArgument,
+               "object mode needs --point, --box or --mask-input");
+  // The image first: a bad file fails before the model is loaded.
+  const at::Tensor rgb = io::decode_image(a.image);
+  const int64_t height = rgb.size(0), width = rgb.size(1);
+  if (!a.mask_input.empty()) {
+    const at::Tensor m = io::decode_image(a.mask_input);
+    SAM3RT_CHECK(m.size(0) == height && m.size(1) == width, kInvalidArgument, "--mask-input ", a.mask_input, " is ",
+                 m.size(1), "x", m.size(0), " but the image is ", width, "x", height);
+    prompt.mask_input = m.select(2, 0).gt(127);
+  }
+  // SAM's rule: one click alone is ambiguous (three candidates); more context, one mask.
+  prompt.multimask = a.multimask || (prompt.points.size() == 1 && !prompt.box);
+
+  double load_ms = 0;
+  auto model = load_model(a, load_ms);
+  ImageSession session(model);
+  session.set_image(rgb);
+  ObjectResult r = session.predict(prompt);
+
+  // Candidates by IoU, highest first (mask_000.png is the best); --best keeps that one.
+  std::vector<int> order(r.candidates.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return r.candidates[x].iou > r.candidates[y].iou; });
+  if (a.best) order.resize(1);
+  SegmentResult out;
+  out.width = width;
+  out.height = height;
+  out.timings_ms = r.timings_ms;
+  out.timings_ms["load_model"] = load_ms;
+  for (int i : order) {
+    const ObjectMask& c = r.candidates[i];
+    Instance inst;
+    inst.prompt = "object";
+    inst.score = c.iou;
+    inst.presence = c.object_score;
+    inst.box = c.box;
+    inst.mask = c.mask;
+    inst.area = c.area;
+    out.instances.push_back(std::move(inst));
+  }
+
+  fs::create_directories(a.out);
+  io::write_png((fs::path(a.out) / "overlay.png").string(), render::draw_overlay(rgb, out.instances));
+  for (size_t i = 0; i < out.instances.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "mask_%03zu.png", i);
+    io::write_png((fs::path(a.out) / name).string(), out.instances[i].mask.to(at::kByte).mul(255));
+  }
+  // result.json: the concept layout, with each mask's IoU, object score and decoder slot
+  // in place of the concept score and presence.
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(render::result_json(out));
+  auto& instances = j["instances"];
+  for (size_t k = 0; k < order.size(); ++k) {
+    auto& e = instances[k];
+    nlohmann::ordered_json x;
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      if (it.key() == "score") {
+        x["iou"] = r.candidates[order[k]].iou;
+        x["object_score"] = r.candidates[order[k]].object_score;
+        x["candidate"] = order[k];
+        x["best"] = order[k] == r.best;
+      } else if (it.key() != "presence") {
+        x[it.key()] = it.value();
+      }
+    }
+    e = std::move(x);
+  }
+  j["mode"] = "object";
+  j["model"] = model->type_name();
+  nlohmann::ordered_json pj;
+  pj["points"] = nlohmann::ordered_json::array();
+  for (const auto& p : prompt.points) pj["points"].push_back({{"x", p.x}, {"y", p.y}, {"positive", p.positive}});
+  if (prompt.box) pj["box"] = {prompt.box->x1, prompt.box->y1, prompt.box->x2, prompt.box->y2};
+  if (!a.mask_input.empty()) pj["mask_input"] = a.mask_input;
+  pj["multimask"] = prompt.multimask;
+  j["prompt"] = std::move(pj);
+  if (model->has_random_weights()) j["note"] = "random-weight checkpoint: masks are meaningless";
+  write_text(fs::path(a.out) / "result.json", j.dump(2) + "\n");
+
+  // After the work, so that a failure stays one line on stderr.
+  note_random_weights(*model, a);
+  const ObjectMask& best = r.candidates[r.best];
+  std::printf("%zu mask%s (best: IoU %.3f, object score %.3f, %lld px)", out.instances.size(),
+              out.instances.size() == 1 ? "" : "s", best.iou, best.object_score, static_cast<long long>(best.area));
+  for (const auto& [k, v] : out.timings_ms) std::printf("  %s %.1f ms", k.c_str(), v);
+  std::printf("\nwrote %s/overlay.png, %s/result.json and %zu mask PNGs\n", a.out.c_str(), a.out.c_str(),
+              out.instances.size());
+}
+
 void run_segment(const SegmentArgs& a) {
   std::string mode = a.mode;
   if (mode.empty()) {
@@ -81,8 +234,8 @@ void run_segment(const SegmentArgs& a) {
   SAM3RT_CHECK(mode == "concept" || mode == "object", kInvalidArgument, "--mode must be concept or object, not '",
                mode, "'");
   if (mode == "object") {
-    SAM3RT_FAIL(kUnsupported, "--mode object (points, box or mask input -> one object) needs the interactive "
-                              "tracker, which this build does not include yet");
+    run_object(a);
+    return;
   }
   SAM3RT_CHECK(a.points.empty() && a.mask_input.empty(), kInvalidArgument,
                "--point and --mask-input belong to --mode object");
@@ -99,19 +252,11 @@ void run_segment(const SegmentArgs& a) {
     prompts.push_back({t, boxes});
   }
 
-  const auto t_load = std::chrono::steady_clock::now();
-  ModelOptions mo;
-  mo.model_dir = a.model;
-  mo.num_threads = a.threads;
-  mo.hf_text_only = a.hf_text_only;
-  auto model = Model::load(mo);
-  const double load_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
-  if (model->has_random_weights()) {
-    std::fprintf(stderr, "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for "
-                         "real results)\n", a.model.c_str());
-  }
-  const at::Tensor rgb = io::decode_image(a.image);
+  double load_ms = 0;
+  const at::Tensor rgb = io::decode_image(a.image);  // before the model: fail fast
+  auto model = load_model(a, load_ms);
+  SAM3RT_CHECK(model->can_segment_concepts(), kUnsupported, a.model, ": model type ", model->type_name(),
+               " has no concept detector (use a sam3 or sam3_video checkpoint, or --mode object)");
   ImageSession session(model);
   session.set_image(rgb);
   SegmentOptions so;
@@ -144,6 +289,7 @@ void run_segment(const SegmentArgs& a) {
   if (model->has_random_weights()) extra += ", \"note\": \"random-weight checkpoint: masks are meaningless\"";
   extra += "}";
   write_text(fs::path(a.out) / "result.json", render::result_json(all, extra));
+  note_random_weights(*model, a);  // after the work, so a failure stays one line on stderr
   std::printf("%zu instance%s", all.instances.size(), all.instances.size() == 1 ? "" : "s");
   for (const auto& [k, v] : all.timings_ms) std::printf("  %s %.1f ms", k.c_str(), v);
   std::printf("\nwrote %s/overlay.png, %s/result.json and %zu mask PNGs\n", a.out.c_str(), a.out.c_str(),
@@ -162,9 +308,11 @@ void add_segment_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--text", a->texts, "concept text; repeat for several concepts");
   cmd->add_option("--box", a->boxes, "box x1,y1,x2,y2[,neg] in pixels; repeat");
   cmd->add_option("--point", a->points, "point x,y[,neg] in pixels (object mode); repeat");
-  cmd->add_option("--mask-input", a->mask_input, "mask PNG (object mode)");
-  cmd->add_flag("--multimask", a->multimask, "object mode: three candidate masks");
-  cmd->add_flag("--best", a->best, "object mode: keep only the best candidate");
+  cmd->add_option("--mask-input", a->mask_input,
+                  "object mode: a mask PNG of the image's size (e.g. a previous mask_000.png, to refine)");
+  cmd->add_flag("--multimask", a->multimask,
+                "object mode: three candidate masks (the default for a single point without a box)");
+  cmd->add_flag("--best", a->best, "object mode: keep only the candidate with the highest predicted IoU");
   cmd->add_option("--threshold", a->threshold, "score threshold for concept instances")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--nms", a->nms, "suppress instances whose mask IoU with a better one exceeds this")
       ->check(CLI::Range(0.0, 1.0));

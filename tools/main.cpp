@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   sam3rt::cli::add_info_command(app, exit_code);
   sam3rt::cli::add_verify_command(app, exit_code);
   sam3rt::cli::add_segment_command(app, exit_code);
+  sam3rt::cli::add_serve_command(app, exit_code);
+  sam3rt::cli::add_track_command(app, exit_code);
   sam3rt::cli::add_make_random_checkpoint_command(app, exit_code);
   try {
     app.parse(argc, argv);

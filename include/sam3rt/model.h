@@ -9,6 +9,16 @@
 //   auto shoes = session.segment({"shoe"});         // every shoe: masks, boxes, scores
 //   auto cars = session.segment({"car"});           // same image, no re-encoding
 //
+// Object (interactive) segmentation on the same session (models with the tracker:
+// facebook/sam3's sam3_video layout, or sam3_tracker):
+//   sam3rt::ObjectPrompt click;
+//   click.points = {{420, 310}};                    // original-image pixels
+//   auto r = session.predict(click);                // 3 candidates, r.best has the top IoU
+//   click.points.push_back({500, 330, false});      // a negative click, then refine:
+//   click.mask_input = r.low_res_logits[r.best];
+//   click.multimask = false;
+//   auto refined = session.predict(click);
+//
 // A Model is immutable after load() apart from an internal, locked text-feature cache,
 // and may be shared by any number of threads and sessions. An ImageSession holds one
 // image's features and is not thread-safe: use one per thread or request.
@@ -40,7 +50,11 @@ class Model {
   // "sam3", "sam3_tracker" or "sam3_video".
   std::string type_name() const;
   bool can_segment_concepts() const;  // has the detector (text / exemplar prompts)
+  bool can_segment_objects() const;   // has the tracker (points / box / mask prompts)
   int64_t image_size() const;         // model input side, 1008 for facebook/sam3
+  // Side 4G of the tracker's low-resolution mask logits (288 for facebook/sam3); 0 when
+  // the model has no tracker.
+  int64_t low_res_mask_size() const;
   const ModelOptions& options() const;
   // True for checkpoints written by `sam3rt make-random-checkpoint`: their masks are
   // meaningless (benchmarks and demos only).
@@ -61,8 +75,10 @@ class ImageSession {
   ImageSession(ImageSession&&) noexcept;
   ImageSession& operator=(ImageSession&&) noexcept;
 
-  // rgb [H, W, 3] uint8. Runs the vision backbone once; later segment() calls reuse it.
-  // Throws Error(kInvalidArgument) for another shape or dtype or an empty image.
+  // rgb [H, W, 3] uint8. Runs the vision backbone (ViT) once; later segment() and
+  // predict() calls reuse it. The detector's and the tracker's necks run on the first
+  // segment() / predict() and are cached too, so a sam3_video model encodes the ViT once
+  // for both. Throws Error(kInvalidArgument) for another shape or dtype or an empty image.
   void set_image(const at::Tensor& rgb);
   bool has_image() const;
 
@@ -72,6 +88,17 @@ class ImageSession {
   SegmentResult segment(const ConceptPrompt& prompt, const SegmentOptions& options = {});
   // Several prompts against the one encoded image, in order.
   std::vector<SegmentResult> segment(const std::vector<ConceptPrompt>& prompts, const SegmentOptions& options = {});
+
+  // Object segmentation of the current image (SAM's interactive task): masks at the
+  // original resolution, each with its predicted IoU and the object score, plus the
+  // low-resolution logits to feed back as mask_input. Coordinates are original-image
+  // pixels (scaled to the model input by S / W and S / H as the reference processor
+  // does). Throws Error(kInvalidArgument) for no image, an empty prompt, a point outside
+  // the image, a box outside the image / with x2 <= x1 or y2 <= y1 / marked negative, or
+  // a mask_input of another size or kind (see ObjectPrompt); Error(kUnsupported) when the
+  // model has no tracker. The decoder's pixel features are Meta's (the coarsest tracker
+  // level plus no_memory_embedding); transformers' Sam3TrackerModel omits that vector.
+  ObjectResult predict(const ObjectPrompt& prompt);
 
   struct State;
 

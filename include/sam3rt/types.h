@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,42 @@ struct Instance {
 struct SegmentResult {
   int64_t width = 0, height = 0;  // original image size
   std::vector<Instance> instances;  // sorted by score, highest first
+  std::map<std::string, double> timings_ms;  // per stage
+};
+
+// Object (interactive) segmentation: the one object that clicks, a box and/or a mask
+// point at, as SAM does. Give at least one of points, box and mask_input.
+struct ObjectPrompt {
+  std::vector<Point> points;  // clicks: positive = on the object, negative = not on it
+  std::optional<Box> box;     // a box around the object (positive; pixel corners)
+  // Optional dense prompt, either
+  //   - float [4G, 4G] low-resolution mask LOGITS (4G = Model::low_res_mask_size()), e.g.
+  //     the previous result's low_res_logits[best], to refine it (SAM's iterative loop); or
+  //   - bool / uint8 [H, W] of the image's size: a binary mask (non-zero = object), taken
+  //     as logits of +-10 and resized to 4G x 4G.
+  at::Tensor mask_input;
+  // true: the decoder's three candidate masks (best for an ambiguous prompt such as one
+  // click); false: one mask.
+  bool multimask = true;
+};
+
+// One candidate mask of an object prompt.
+struct ObjectMask {
+  at::Tensor mask;         // [H, W] bool at the original resolution (low-res logits > 0, bilinear)
+  float iou = 0;           // the decoder's predicted IoU of this mask
+  float object_score = 0;  // sigmoid(object-score logit): whether the object is there at all
+                           // (one value per prompt, repeated in every candidate)
+  Box box;                 // tight box of the mask, pixel corners (all 0 for an empty mask)
+  int64_t area = 0;        // mask pixels
+};
+
+struct ObjectResult {
+  int64_t width = 0, height = 0;      // original image size
+  std::vector<ObjectMask> candidates;  // in the decoder's order: 3 with multimask, else 1
+  // [M, 4G, 4G] float32 mask logits of the candidates, in the same order; pass
+  // low_res_logits[best] back as ObjectPrompt::mask_input to refine.
+  at::Tensor low_res_logits;
+  int best = 0;                               // index of the candidate with the highest IoU
   std::map<std::string, double> timings_ms;  // per stage
 };
 

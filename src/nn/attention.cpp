@@ -5,7 +5,7 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/ones.h>
-#include <ATen/ops/softmax.h>
+#include <ATen/ops/_softmax.h>
 #include <ATen/ops/triu.h>
 
 #include <cmath>
@@ -16,14 +16,23 @@
 namespace sam3rt::nn {
 
 namespace {
-// Scores computed at once: 64 Mi floats (256 MB). Larger problems go in query chunks.
-constexpr int64_t kMaxScoreElements = 64ll << 20;
+// Scores live in one reused buffer of at most this many floats (24 MiB): small enough that
+// glibc keeps it on the heap (reused, no page faults per call; see
+// pipeline/memory_tuning.h), large enough for efficient GEMMs. Larger problems go in
+// chunks of heads and query rows.
+constexpr int64_t kScoreBudget = 6ll << 20;
 }  // namespace
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                         const AttentionMask& mask, double scale) {
+  return scaled_dot_product_attention(q, k, v, mask, scale, 0);
+}
+
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const AttentionMask& mask, double scale, int64_t score_budget) {
+  const int64_t budget = score_budget > 0 ? score_budget : kScoreBudget;
   SAM3RT_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, kInternal, "attention expects [B, H, N, d] inputs");
-  const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), d = q.size(3);
+  const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2);
   const int64_t Nk = k.size(2), dv = v.size(3);
 
   // Additive mask from key validity and causality, in the scores' dtype: the most
@@ -39,25 +48,51 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
     additive = additive.defined() ? additive.add(cm).clamp_min(neg) : cm;
   }
   if (mask.bias.defined()) additive = additive.defined() ? additive.add(mask.bias) : mask.bias;
-
-  at::Tensor q3 = q.reshape({B * H, Nq, d});
-  at::Tensor k3t = k.reshape({B * H, Nk, d}).transpose(1, 2);
-  at::Tensor v3 = v.reshape({B * H, Nk, dv});
-  at::Tensor out = at::empty({B * H, Nq, dv}, q.options());
-
-  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, kMaxScoreElements / std::max<int64_t>(1, B * H * Nk)));
-  for (int64_t r0 = 0; r0 < Nq; r0 += rows) {
-    const int64_t r1 = std::min(Nq, r0 + rows);
-    at::Tensor scores = at::bmm(q3.slice(1, r0, r1), k3t).mul_(scale);  // [B*H, r, Nk]
-    if (additive.defined()) {
-      at::Tensor a = additive.expand({B, H, Nq, Nk}).slice(2, r0, r1).reshape({B * H, r1 - r0, Nk});
-      scores.add_(a);
-    }
-    at::Tensor probs = at::softmax(scores, -1);
-    at::Tensor o = out.slice(1, r0, r1);
-    at::bmm_out(o, probs, v3);
+  if (additive.defined()) {
+    while (additive.dim() < 4) additive = additive.unsqueeze(0);
   }
-  return out.view({B, H, Nq, dv});
+
+  // Output laid out [B, Nq, H, dv] and returned as its [B, H, Nq, dv] view, so that
+  // merging the heads afterwards is free.
+  at::Tensor out_bnhd = at::empty({B, Nq, H, dv}, q.options());
+  at::Tensor out = out_bnhd.transpose(1, 2);  // [B, H, Nq, dv]
+
+  // Chunks: as many query rows as fit the budget for one head, then as many heads.
+  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, budget / std::max<int64_t>(1, Nk)));
+  const int64_t heads = std::max<int64_t>(1, std::min<int64_t>(H, budget / std::max<int64_t>(1, rows * Nk)));
+  // baddbmm with beta 0 may still read its input (0 * NaN) on small sizes, so the buffer
+  // starts zeroed when the scale is applied there; with scale 1 (folded into q by the
+  // caller) plain bmm writes it.
+  const bool scaled = scale != 1.0;
+  at::Tensor buffer = scaled ? at::zeros({heads * rows * Nk}, q.options()) : at::empty({heads * rows * Nk}, q.options());
+  for (int64_t b = 0; b < B; ++b) {
+    const at::Tensor qb = q.select(0, b), kbt = k.select(0, b).transpose(-2, -1), vb = v.select(0, b);
+    const at::Tensor ob = out.select(0, b);  // [H, Nq, dv], strided
+    at::Tensor ab;
+    if (additive.defined()) ab = additive.select(0, additive.size(0) == 1 ? 0 : b);  // [1 or H, 1 or Nq, Nk]
+    for (int64_t h0 = 0; h0 < H; h0 += heads) {
+      const int64_t hn = std::min(heads, H - h0);
+      for (int64_t r0 = 0; r0 < Nq; r0 += rows) {
+        const int64_t rn = std::min(rows, Nq - r0);
+        at::Tensor s = buffer.narrow(0, 0, hn * rn * Nk).view({hn, rn, Nk});
+        const at::Tensor qc = qb.narrow(0, h0, hn).narrow(1, r0, rn), kc = kbt.narrow(0, h0, hn);
+        if (scaled) {
+          at::baddbmm_out(s, s, qc, kc, 0.0, scale);
+        } else {
+          at::bmm_out(s, qc, kc);
+        }
+        if (ab.defined()) {
+          at::Tensor a = ab.size(0) == 1 ? ab : ab.narrow(0, h0, hn);
+          if (a.size(1) != 1) a = a.narrow(1, r0, rn);
+          s.add_(a);
+        }
+        at::_softmax_out(s, s, -1, false);
+        at::Tensor o = ob.narrow(0, h0, hn).narrow(1, r0, rn);  // [hn, rn, dv], rows contiguous
+        at::bmm_out(o, s, vb.narrow(0, h0, hn));
+      }
+    }
+  }
+  return out;
 }
 
 Attention::Attention(const io::WeightScope& s, int64_t dim, int64_t heads, int64_t internal_dim, int64_t kv_dim,

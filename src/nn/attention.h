@@ -25,8 +25,13 @@ struct AttentionMask {
 // softmax(q k^T * scale + mask) v over heads, computed in chunks of query rows so the
 // score matrix never exceeds a fixed budget.
 // q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] -> [B, H, Nq, dv].
+// The result is a [B, H, Nq, dv] view of a contiguous [B, Nq, H, dv] tensor, so merging
+// the heads (transpose(1, 2) + reshape) costs no copy.
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                         const AttentionMask& mask, double scale);
+// The same with an explicit bound on the score chunk, in floats (benchmarks; 0 = default).
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const AttentionMask& mask, double scale, int64_t score_budget);
 
 struct Attention {
   Linear q_proj, k_proj, v_proj, o_proj;

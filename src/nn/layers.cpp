@@ -1,6 +1,7 @@
 #include "nn/layers.h"
 
 #include <ATen/ops/conv2d.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/conv_transpose2d.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/group_norm.h>
@@ -8,6 +9,8 @@
 #include <ATen/ops/linear.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/sigmoid.h>
+
+#include <algorithm>
 
 #include "sam3rt/error.h"
 
@@ -93,11 +96,41 @@ Mlp::Mlp(const io::WeightScope& s, const std::vector<int64_t>& dims, Activation 
   }
 }
 
+namespace {
+// Hidden activations of a row chunk stay below this many floats (16 MiB), so that the
+// big MLPs (DETR encoder: 5184 tokens x 2048) reuse heap blocks instead of faulting in
+// fresh pages on every call (pipeline/memory_tuning.h).
+constexpr int64_t kMlpHiddenBudget = 4ll << 20;
+}  // namespace
+
 at::Tensor Mlp::forward(const at::Tensor& x) const {
-  at::Tensor h = x;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    h = layers[i].forward(h);
-    if (i + 1 < layers.size()) h = activate(h, act);
+  auto run = [&](const at::Tensor& in) {
+    at::Tensor h = in;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      h = layers[i].forward(h);
+      if (i + 1 < layers.size()) h = activate(h, act);
+    }
+    return h;
+  };
+  int64_t widest = 0;
+  for (const Linear& l : layers) widest = std::max(widest, l.weight.size(0));
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  const int64_t rows = in > 0 ? x.numel() / in : 0;
+  at::Tensor h;
+  if (x.dim() >= 2 && widest > 0 && rows * widest > kMlpHiddenBudget && layers.size() >= 2) {
+    const int64_t chunk = std::max<int64_t>(1, kMlpHiddenBudget / widest);
+    const at::Tensor x2 = x.reshape({rows, in});
+    const int64_t out_dim = layers.back().weight.size(0);
+    h = at::empty({rows, out_dim}, x.options());
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t rn = std::min(chunk, rows - r0);
+      h.narrow(0, r0, rn).copy_(run(x2.narrow(0, r0, rn)));
+    }
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = out_dim;
+    h = h.view(shape);
+  } else {
+    h = run(x);
   }
   return sigmoid_output ? at::sigmoid(h) : h;
 }

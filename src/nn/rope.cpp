@@ -68,4 +68,14 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTable& table) {
   return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
 }
 
+void apply_rope_tokens_heads_(const at::Tensor& x, const RopeTable& table, double scale) {
+  const int64_t d = table.head_dim(), N = table.num_tokens();
+  SAM3RT_CHECK(x.dim() == 4 && x.size(1) == N && x.size(3) == d && x.scalar_type() == at::kFloat &&
+                   pairs_viewable(x),
+               kInternal, "RoPE table is for ", N, " tokens of width ", d, ", in-place input has shape ", x.sizes());
+  at::Tensor phase = scale == 1.0 ? table.phase : table.phase.mul(scale);  // [N, d/2] complex
+  at::Tensor xc = at::view_as_complex(x.view({x.size(0), N, x.size(2), d / 2, 2}));  // [B, N, H, d/2]
+  xc.mul_(phase.view({1, N, 1, d / 2}));
+}
+
 }  // namespace sam3rt::nn

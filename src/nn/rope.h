@@ -36,4 +36,10 @@ RopeTable rope_axial_table(int64_t h, int64_t w, int64_t head_dim, double theta,
 // Returns a new tensor of x's dtype and device; the table must be on x's device.
 at::Tensor apply_rope(const at::Tensor& x, const RopeTable& table);
 
+// In place: x [B, N, H, d] float32 (tokens before heads: a projection's output viewed per
+// head, last axis contiguous) rotated token by token and multiplied by `scale` (attention's
+// 1/sqrt(d) folded into the queries). The same values as apply_rope(x.transpose(1, 2)) *
+// scale, without a copy.
+void apply_rope_tokens_heads_(const at::Tensor& x, const RopeTable& table, double scale = 1.0);
+
 }  // namespace sam3rt::nn

@@ -1,10 +1,18 @@
+#include <ATen/ops/argmax.h>
 #include <ATen/ops/cat.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/nonzero.h>
+#include <ATen/ops/sigmoid.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 
 #include <chrono>
+#include <cmath>
+#include <optional>
 
 #include "models/sam3/detector.h"
+#include "models/tracker/tracker.h"
+#include "nn/position_encoding.h"
 #include "pipeline/model_impl.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/preprocess.h"
@@ -85,12 +93,147 @@ std::vector<SegmentResult> run_prompts(const Model& model, const models::Detecto
   return results;
 }
 
+std::string box_text(const Box& b) {
+  return detail::concat("(", b.x1, ",", b.y1, ",", b.x2, ",", b.y2, ")");
+}
+
+// An ObjectPrompt in original-image pixels -> the tracker's prompt tensors in model-input
+// pixels (x * S / W, y * S / H, as the reference processor scales them), with every
+// argument checked against the image and the model.
+models::TrackerPrompts object_prompt_to_model(const ObjectPrompt& prompt, int64_t height, int64_t width, double S,
+                                              int64_t low_res) {
+  SAM3RT_CHECK(!prompt.points.empty() || prompt.box.has_value() || prompt.mask_input.defined(), kInvalidArgument,
+               "an object prompt needs points, a box or a mask input");
+  // In float32 like the reference (a float tensor times the Python float S / W).
+  const float sx = static_cast<float>(S / static_cast<double>(width));
+  const float sy = static_cast<float>(S / static_cast<double>(height));
+  const auto fopts = at::TensorOptions().dtype(at::kFloat);
+  models::TrackerPrompts tp;
+  if (!prompt.points.empty()) {
+    std::vector<float> xy;
+    std::vector<int64_t> labels;
+    for (size_t i = 0; i < prompt.points.size(); ++i) {
+      const Point& p = prompt.points[i];
+      SAM3RT_CHECK(std::isfinite(p.x) && std::isfinite(p.y) && p.x >= 0 && p.y >= 0 && p.x <= width &&
+                       p.y <= height,
+                   kInvalidArgument, "point ", i + 1, " (", p.x, ",", p.y, ") lies outside the ", width, "x", height,
+                   " image");
+      xy.push_back(p.x * sx);
+      xy.push_back(p.y * sy);
+      labels.push_back(p.positive ? 1 : 0);
+    }
+    const int64_t n = static_cast<int64_t>(prompt.points.size());
+    tp.points = at::tensor(xy, fopts).view({1, 1, n, 2});                                         // [1, 1, N, 2]
+    tp.labels = at::tensor(labels, at::TensorOptions().dtype(at::kLong)).view({1, 1, n});  // [1, 1, N]
+  }
+  if (prompt.box) {
+    const Box& b = *prompt.box;
+    SAM3RT_CHECK(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) && std::isfinite(b.y2),
+                 kInvalidArgument, "box ", box_text(b), " is not finite");
+    SAM3RT_CHECK(b.x2 > b.x1 && b.y2 > b.y1, kInvalidArgument, "box ", box_text(b), " needs x2 > x1 and y2 > y1");
+    SAM3RT_CHECK(b.x1 >= 0 && b.y1 >= 0 && b.x2 <= width && b.y2 <= height, kInvalidArgument, "box ", box_text(b),
+                 " lies outside the ", width, "x", height, " image");
+    SAM3RT_CHECK(b.positive, kInvalidArgument, "box ", box_text(b),
+                 " is negative: an object prompt takes one positive box (negative boxes are concept exemplars)");
+    tp.boxes = at::tensor(std::vector<float>{b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy}, fopts).view({1, 1, 4});
+  }
+  if (prompt.mask_input.defined()) {
+    const at::Tensor& mi = prompt.mask_input;
+    const bool binary = mi.scalar_type() == at::kBool || mi.scalar_type() == at::kByte;
+    const bool floating = at::isFloatingType(mi.scalar_type());
+    SAM3RT_CHECK(binary || floating, kInvalidArgument, "mask input must be float logits [", low_res, ", ", low_res,
+                 "] or a bool / uint8 mask [", height, ", ", width, "], got dtype ", mi.scalar_type());
+    at::Tensor m = mi.dim() == 3 && mi.size(0) == 1 ? mi.squeeze(0) : mi;
+    if (binary) {
+      SAM3RT_CHECK(m.dim() == 2 && m.size(0) == height && m.size(1) == width, kInvalidArgument,
+                   "a binary mask input must have the image's size ", width, "x", height, " (H, W = ", height, ", ",
+                   width, "), got ", mi.sizes());
+      // Object = +10, background = -10 (SAM 2's mask-prompt scaling); resized to
+      // 4G x 4G (bilinear, antialiased) by the tracker.
+      tp.mask_input = m.ne(0).to(at::kFloat).mul(20.0).sub(10.0).view({1, 1, height, width});
+    } else {
+      SAM3RT_CHECK(m.dim() == 2 && m.size(0) == low_res && m.size(1) == low_res, kInvalidArgument,
+                   "float mask input must be low-resolution logits [", low_res, ", ", low_res,
+                   "] (a previous result's low_res_logits[best]), got ", mi.sizes(),
+                   "; pass a binary mask of the image's size as bool or uint8");
+      SAM3RT_CHECK(at::isfinite(m).all().item<bool>(), kInvalidArgument, "mask input logits contain NaN or Inf");
+      tp.mask_input = m.to(at::kFloat).contiguous().view({1, 1, low_res, low_res});
+    }
+  }
+  return tp;
+}
+
+// Tight pixel-corner box of a [H, W] bool mask; all zero when it is empty.
+Box mask_box(const at::Tensor& mask) {
+  const at::Tensor cols = at::nonzero(mask.any(0)), rows = at::nonzero(mask.any(1));  // [K, 1]
+  if (cols.size(0) == 0) return Box{};
+  return Box{static_cast<float>(cols.min().item<int64_t>()), static_cast<float>(rows.min().item<int64_t>()),
+             static_cast<float>(cols.max().item<int64_t>() + 1), static_cast<float>(rows.max().item<int64_t>() + 1),
+             true};
+}
+
+// The tracker's prediction for one prompt set -> candidates at the original resolution.
+void postprocess_object(const models::TrackerPrediction& p, int64_t height, int64_t width, ObjectResult& r) {
+  const at::Tensor logits = p.masks[0][0].to(at::kFloat).cpu().contiguous();  // [M, 4G, 4G]
+  const at::Tensor iou = p.iou_scores[0][0].to(at::kFloat).cpu().contiguous();  // [M]
+  const float object_score = at::sigmoid(p.object_score_logits.reshape({-1})[0].to(at::kFloat)).item<float>();
+  const at::Tensor masks = pipeline::upsample_mask_logits(logits, height, width).gt(0);  // [M, H, W]
+  r.low_res_logits = logits;
+  r.best = static_cast<int>(at::argmax(iou).item<int64_t>());
+  for (int64_t i = 0; i < logits.size(0); ++i) {
+    ObjectMask c;
+    c.mask = masks[i].clone();
+    c.iou = iou[i].item<float>();
+    c.object_score = object_score;
+    c.box = mask_box(c.mask);
+    c.area = c.mask.sum().item<int64_t>();
+    r.candidates.push_back(std::move(c));
+  }
+}
+
 }  // namespace
 
+// One image's features: the ViT output once, each neck on first use.
 struct ImageSession::State {
   at::Tensor rgb;
-  models::DetectorImageFeatures features;
-  double encode_ms = 0;
+  at::Tensor vit;  // [1, D, G, G]
+  double vit_ms = 0;
+  std::optional<models::DetectorImageFeatures> detector;
+  double detector_neck_ms = 0;
+  std::optional<models::TrackerImageFeatures> tracker;
+  double tracker_neck_ms = 0;
+
+  // The detector's neck levels and position encoding on the shared ViT output.
+  const models::DetectorImageFeatures& detector_features(const Model& model) {
+    if (!detector) {
+      const auto& m = *model.impl().modules;
+      SAM3RT_CHECK(m.detector.has_value(), kUnsupported, "model type ", model.type_name(),
+                   " has no concept detector (needs sam3 or sam3_video)");
+      const auto t0 = Clock::now();
+      models::DetectorImageFeatures f;
+      f.vit = vit;
+      f.fpn = m.detector->neck.forward(vit);
+      const at::Tensor& coarse = f.fpn.back();  // [1, d, G, G]
+      f.pos = nn::sine_position_grid(coarse.size(2), coarse.size(3), coarse.size(1), coarse.options());
+      detector = std::move(f);
+      detector_neck_ms = ms_since(t0);
+    }
+    return *detector;
+  }
+
+  // The tracker's neck (and the decoder's skip features) on the shared ViT output.
+  const models::TrackerImageFeatures& tracker_features(const Model& model) {
+    if (!tracker) {
+      SAM3RT_CHECK(model.can_segment_objects(), kUnsupported, "model type ", model.type_name(),
+                   " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
+      const auto t0 = Clock::now();
+      models::TrackerImageOptions options;
+      options.add_no_memory_embedding = true;  // Meta's single-image predictor
+      tracker = models::encode_tracker_vit(*model.impl().modules, vit, options);
+      tracker_neck_ms = ms_since(t0);
+    }
+    return *tracker;
+  }
 };
 
 ImageSession::ImageSession(std::shared_ptr<const Model> model) : model_(std::move(model)) {
@@ -102,12 +245,14 @@ ImageSession& ImageSession::operator=(ImageSession&&) noexcept = default;
 
 void ImageSession::set_image(const at::Tensor& rgb) {
   check_image(rgb);
+  const auto& m = *model_->impl().modules;
+  SAM3RT_CHECK(m.vision_backbone.has_value(), kInternal, "model without a vision backbone");
   auto state = std::make_unique<State>();
   state->rgb = rgb;
   const auto t0 = Clock::now();
   at::Tensor pixels = pipeline::preprocess_image(rgb, model_->image_size());
-  state->features = models::encode_detector_image(*model_->impl().modules, pixels);
-  state->encode_ms = ms_since(t0);
+  state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
+  state->vit_ms = ms_since(t0);
   state_ = std::move(state);
 }
 
@@ -120,8 +265,36 @@ SegmentResult ImageSession::segment(const ConceptPrompt& prompt, const SegmentOp
 std::vector<SegmentResult> ImageSession::segment(const std::vector<ConceptPrompt>& prompts,
                                                  const SegmentOptions& options) {
   SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
-  return run_prompts(*model_, state_->features, 0, state_->rgb.size(0), state_->rgb.size(1), prompts, options,
-                     state_->encode_ms);
+  const models::DetectorImageFeatures& features = state_->detector_features(*model_);
+  return run_prompts(*model_, features, 0, state_->rgb.size(0), state_->rgb.size(1), prompts, options,
+                     state_->vit_ms + state_->detector_neck_ms);
+}
+
+ObjectResult ImageSession::predict(const ObjectPrompt& prompt) {
+  SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
+  const int64_t height = state_->rgb.size(0), width = state_->rgb.size(1);
+  // Check the prompt before any work (and before the tracker neck runs).
+  SAM3RT_CHECK(model_->can_segment_objects(), kUnsupported, "model type ", model_->type_name(),
+               " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
+  const int64_t low_res = model_->low_res_mask_size();
+  const double S = static_cast<double>(model_->impl().modules->tracker->prompt_encoder.config().image_size);
+  const models::TrackerPrompts tp = object_prompt_to_model(prompt, height, width, S, low_res);
+
+  const models::TrackerImageFeatures& features = state_->tracker_features(*model_);
+  ObjectResult r;
+  r.width = width;
+  r.height = height;
+  // The image's encoding costs (paid once per set_image) are reported with every result.
+  r.timings_ms["vision_encoder"] = state_->vit_ms;
+  r.timings_ms["tracker_neck"] = state_->tracker_neck_ms;
+  auto t0 = Clock::now();
+  const models::TrackerPrediction p =
+      models::predict_tracker(*model_->impl().modules, features, tp, prompt.multimask);
+  r.timings_ms["tracker_decoder"] = ms_since(t0);
+  t0 = Clock::now();
+  postprocess_object(p, height, width, r);
+  r.timings_ms["postprocess"] = ms_since(t0);
+  return r;
 }
 
 std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<const Model>& model,

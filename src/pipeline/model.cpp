@@ -92,6 +92,10 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
 
 std::string Model::type_name() const { return model_type_name(impl_->config.type); }
 bool Model::can_segment_concepts() const { return impl_->modules->detector.has_value(); }
+bool Model::can_segment_objects() const { return impl_->modules->tracker.has_value(); }
+int64_t Model::low_res_mask_size() const {
+  return impl_->modules->tracker ? 4 * impl_->modules->tracker->prompt_encoder.grid() : 0;
+}
 int64_t Model::image_size() const { return impl_->modules->vision_backbone->config().image_size; }
 const ModelOptions& Model::options() const { return impl_->options; }
 bool Model::has_random_weights() const {

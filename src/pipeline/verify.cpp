@@ -16,7 +16,11 @@
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/sam3/detector.h"
+#include "models/tracker/tracker.h"
+#include "nn/position_encoding.h"
 #include "pipeline/preprocess.h"
+#include "pipeline/verify_text_video.h"
+#include "pipeline/verify_video.h"
 #include "sam3rt/error.h"
 #include "text/clip_tokenizer.h"
 
@@ -85,6 +89,11 @@ class Recorder {
     if (options_.on_result) options_.on_result(report_.results.back());
   }
   void skip(const std::string& what) { report_.skipped.push_back(what); }
+  // A comparison made elsewhere (the video verifiers).
+  void add(const TensorComparison& c) {
+    report_.results.push_back(c);
+    if (options_.on_result) options_.on_result(report_.results.back());
+  }
 
  private:
   VerifyReport& report_;
@@ -239,6 +248,83 @@ void verify_image_model(const fs::path& dir, const Json& index, const VerifyOpti
   }
 }
 
+// Sam3TrackerModel cases: the single-image tracker (ViT -> tracker neck -> prompt encoder
+// -> mask decoder, no memory) on the reference inputs, with transformers' handling of
+// no_memory_embedding (what the reference ran; architecture §14 item 11). Whether a case
+// asked for one mask or the multimask set is not among the stored inputs; the number of
+// IoU scores in its reference output tells.
+void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
+  const FixtureFiles files(dir, index);
+  const auto modules = bind_fixture_model(dir);
+  const models::Sam3Modules& m = *modules;
+  SAM3RT_CHECK(m.tracker.has_value() && m.vision_backbone.has_value(), kCorruption, (dir / "config.json").string(),
+               ": the tracker fixture's model has no tracker");
+  for (const std::string& c : case_names(index, dir)) {
+    const at::Tensor pixels = files.input(c + ".pixel_values");
+    models::VitTrace vt;
+    const at::Tensor vit = m.vision_backbone->forward(pixels, &vt);  // [B, D, G, G]
+    const int64_t B = vit.size(0);
+    models::Trace trace;
+    trace["vision_encoder.backbone.embeddings"] = vt.embeddings;
+    trace["vision_encoder.backbone.layer_norm"] = vt.ln_pre;
+    for (size_t i = 0; i < vt.layers.size(); ++i) {
+      trace["vision_encoder.backbone.layers." + std::to_string(i)] = vt.layers[i];
+    }
+    trace["vision_encoder.backbone.last_hidden_state"] = vit.flatten(2).transpose(1, 2);  // [B, G*G, D]
+    // The traced neck has every level, the 0.5 one that the tracker drops included.
+    const std::vector<at::Tensor> neck = m.tracker->neck.forward(vit, /*all_levels=*/true);
+    for (size_t i = 0; i < neck.size(); ++i) {
+      const at::Tensor& l = neck[i];
+      trace["vision_encoder.neck.0." + std::to_string(i)] = l;
+      trace["vision_encoder.neck.1." + std::to_string(i)] =
+          nn::sine_position_grid(l.size(2), l.size(3), l.size(1), l.options()).expand({l.size(0), -1, -1, -1});
+    }
+    models::TrackerImageOptions image_options;
+    image_options.add_no_memory_embedding = false;
+    const models::TrackerImageFeatures f = models::encode_tracker_vit(m, vit, image_options);
+    trace["shared_image_embedding"] = f.image_pe.squeeze(0).permute({1, 2, 0});  // [G, G, d]
+
+    models::TrackerPrompts prompts;
+    if (files.has_input(c + ".input_points")) prompts.points = files.input(c + ".input_points");
+    if (files.has_input(c + ".input_labels")) prompts.labels = files.input(c + ".input_labels");
+    if (files.has_input(c + ".input_boxes")) prompts.boxes = files.input(c + ".input_boxes");
+    if (files.has_input(c + ".input_masks")) prompts.mask_input = files.input(c + ".input_masks");
+    const io::TensorInfo* ref_iou = files.outputs->find(c + ".iou_scores");
+    SAM3RT_CHECK(ref_iou != nullptr && !ref_iou->shape.empty(), kCorruption, (dir / "index.json").string(),
+                 ": case ", c, " has no iou_scores output");
+    const bool multimask = ref_iou->shape.back() > 1;
+
+    models::TrackerPredictTrace pt;
+    const models::TrackerPrediction p = models::predict_tracker(m, f, prompts, multimask, &pt);
+    const int64_t P = p.masks.size(1);
+    trace["prompt_encoder.0"] = pt.prompts.sparse;
+    trace["prompt_encoder.1"] = pt.prompts.dense;
+    // The decoder's image tokens are [B * P, HW, d]; the reference keeps [B, P, HW, d].
+    auto split = [&](const at::Tensor& t) { return t.view({B, P, t.size(1), t.size(2)}); };
+    for (size_t i = 0; i < pt.decoder.layer_tokens.size(); ++i) {
+      const std::string lp = "mask_decoder.transformer.layers." + std::to_string(i) + ".";
+      trace[lp + "0"] = pt.decoder.layer_tokens[i];
+      trace[lp + "1"] = split(pt.decoder.layer_image[i]);
+      trace[lp + "2"] = split(pt.decoder.layer_image_attn[i]);
+    }
+    trace["mask_decoder.transformer.0"] = pt.decoder.tokens;
+    trace["mask_decoder.transformer.1"] = split(pt.decoder.image);
+    trace["mask_decoder.0"] = p.masks;
+    trace["mask_decoder.1"] = p.iou_scores;
+    trace["mask_decoder.2"] = p.sam_tokens;
+    trace["mask_decoder.3"] = p.object_score_logits;
+
+    models::Trace outputs{{"image_embeddings.0", f.feat_s0},
+                          {"image_embeddings.1", f.feat_s1},
+                          {"image_embeddings.2", f.image_embedding},
+                          {"pred_masks", p.masks},
+                          {"iou_scores", p.iou_scores},
+                          {"object_score_logits", p.object_score_logits}};
+    compare_with_trace(c, *files.outputs, outputs, options, rec, "output");
+    compare_with_trace(c, *files.intermediates, trace, options, rec, "intermediate");
+  }
+}
+
 }  // namespace
 
 VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& options) {
@@ -261,6 +347,14 @@ VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& 
   const std::string model = index.value("model", std::string());
   if (model == "sam3_image") {
     verify_image_model(dir, index, options, rec);
+  } else if (model == "sam3_tracker") {
+    verify_tracker_model(dir, index, options, rec);
+  } else if (model == "sam3_tracker_video") {
+    verify_tracker_video(dir_string, options, [&](const TensorComparison& c) { rec.add(c); },
+                         [&](const std::string& s) { rec.skip(s); });
+  } else if (model == "sam3_video") {
+    verify_text_video(dir_string, options, [&](const TensorComparison& c) { rec.add(c); },
+                      [&](const std::string& s) { rec.skip(s); });
   } else {
     rec.skip(model + ": model cases are not run by this build yet");
   }

@@ -2,9 +2,12 @@
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/addmm.h>
 #include <ATen/ops/conv2d.h>
+#include <ATen/ops/gelu.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "sam3rt/error.h"
 
@@ -44,7 +47,12 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   const bool windowed = !layer.global && w > 0;
   const int64_t Gp = windowed ? (G + w - 1) / w * w : G;  // grid padded to whole windows
   const int64_t nw = windowed ? Gp / w : 1;               // windows per side
+  const nn::Attention& attn = layer.attention;
+  const int64_t H = attn.num_heads, hd = attn.head_dim;
 
+  // Every temporary below is one [tokens, D] matrix (21 MB at 1008 px) or a bounded chunk:
+  // no score matrix of the whole grid, no [tokens, 4D] MLP activation, and the residual
+  // adds go straight into x (in place), so the big blocks are reused from the heap.
   at::Tensor h = layer.layer_norm1.forward(x);  // [B, G, G, D]
   if (windowed) {
     // Zero tokens pad the grid to whole windows; they take part in attention as keys.
@@ -54,20 +62,41 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
     h = h.view({B, G * G, D});
   }
   // h: [B', N, D] with B' = B * windows, N = tokens per window (or G*G).
-  const nn::Attention& attn = layer.attention;
+  const int64_t Bp = h.size(0), N = h.size(1);
   const nn::RopeTable& rope = windowed ? window_rope : global_rope;
-  at::Tensor q = nn::apply_rope(attn.split_heads(attn.q_proj.forward(h)), rope);  // [B', H, N, d]
-  at::Tensor k = nn::apply_rope(attn.split_heads(attn.k_proj.forward(h)), rope);
-  at::Tensor v = attn.split_heads(attn.v_proj.forward(h));
-  h = attn.attend(q, k, v);  // [B', N, D]
+  at::Tensor q = attn.q_proj.forward(h).view({Bp, N, H, hd});  // [B', N, H, d]
+  nn::apply_rope_tokens_heads_(q, rope, 1.0 / std::sqrt(static_cast<double>(hd)));  // scale folded in
+  at::Tensor k = attn.k_proj.forward(h).view({Bp, N, H, hd});
+  nn::apply_rope_tokens_heads_(k, rope);
+  at::Tensor v = attn.v_proj.forward(h).view({Bp, N, H, hd});
+  h.reset();
+  // [B', H, N, d] view of a [B', N, H, d] buffer: merging heads is a view.
+  at::Tensor o = nn::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {}, 1.0);
+  q.reset();
+  k.reset();
+  v.reset();
+  o = o.transpose(1, 2).reshape({Bp, N, H * hd});  // [B', N, D], a view
   if (windowed) {
-    h = h.view({B, nw, nw, w, w, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Gp, Gp, D});
-    if (Gp != G) h = h.slice(1, 0, G).slice(2, 0, G);  // [B, G, G, D]
-  } else {
-    h = h.view({B, G, G, D});
+    // Back to grid order before the output projection (it acts per token).
+    o = o.view({B, nw, nw, w, w, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Gp, Gp, D});
+    if (Gp != G) o = o.slice(1, 0, G).slice(2, 0, G).contiguous();  // [B, G, G, D]
   }
-  x.add_(h);
-  x.add_(layer.mlp.forward(layer.layer_norm2.forward(x)));
+  // x += o W^T + b, accumulated by the GEMM into x.
+  at::Tensor x2 = x.view({B * G * G, D});
+  x2.add_(attn.o_proj.bias).addmm_(o.view({B * G * G, D}), attn.o_proj.weight.t());
+  o.reset();
+
+  // MLP on row chunks: x += fc2(gelu(fc1(ln2(x)))), hidden at most kMlpRows x I.
+  constexpr int64_t kMlpRows = 1024;
+  const nn::Linear& fc1 = layer.mlp.layers.at(0);
+  const nn::Linear& fc2 = layer.mlp.layers.at(1);
+  const int64_t T = x2.size(0);
+  for (int64_t r0 = 0; r0 < T; r0 += kMlpRows) {
+    at::Tensor xc = x2.narrow(0, r0, std::min(kMlpRows, T - r0));  // contiguous rows
+    at::Tensor f = at::addmm(fc1.bias, layer.layer_norm2.forward(xc), fc1.weight.t());
+    at::gelu_(f);
+    xc.add_(fc2.bias).addmm_(f, fc2.weight.t());
+  }
 }
 
 at::Tensor VisionBackbone::forward(const at::Tensor& pixel_values, VitTrace* trace) const {

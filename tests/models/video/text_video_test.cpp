@@ -8,6 +8,10 @@
 // object limit, both output pairings; streaming; another geometry; bad input.
 #include <gtest/gtest.h>
 
+#include <ATen/ops/linspace.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

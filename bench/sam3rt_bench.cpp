@@ -1,0 +1,556 @@
+// sam3rt_bench: times sam3rt's stages on a full-size checkpoint, the same stages that
+// the reference's bench_reference.py times (vision, text, detector per prompt, end to
+// end, tracker image embedding and tracker prompt), plus the machine's fp32 GEMM rate.
+//
+//   sam3rt_bench --model /tmp/sam3-full [--stages gemm,vision,...] [--reps N] [--warmup N]
+//                [--json out.json] [--md out.md]
+//
+// Each stage: warm-up runs, then N timed runs; median / min / max and ru_maxrss after the
+// stage (the process's peak so far: stages run in one process, in the order given, and
+// share the mapped weights). Inputs are those of bench_reference.py: uniform pixel values
+// in [-1, 1] at 1008x1008, "a photo of a cat" as CLIP ids padded to 32, two boxes
+// (one positive, one negative), one tracker point. Run bench/run_bench.sh to time the
+// reference in the same run and print the ratios (docs/performance.md).
+#include <ATen/Parallel.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "models/modules.h"
+#include "models/sam3/detector.h"
+#include "models/tracker/tracker.h"
+#include "nn/position_encoding.h"
+#include "pipeline/memory_tuning.h"
+#include "pipeline/model_impl.h"
+#include "sam3rt/sam3rt.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+double rss_now_mib() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  f >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+struct CpuTimes {
+  double user = 0, system = 0;
+  long minor_faults = 0;
+};
+
+CpuTimes cpu_times() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  CpuTimes t;
+  t.user = static_cast<double>(ru.ru_utime.tv_sec) + 1e-6 * static_cast<double>(ru.ru_utime.tv_usec);
+  t.system = static_cast<double>(ru.ru_stime.tv_sec) + 1e-6 * static_cast<double>(ru.ru_stime.tv_usec);
+  t.minor_faults = ru.ru_minflt;
+  return t;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+// Breakdown timers: a stage function adds named sub-times of one run here. Under
+// kStageTime it may give the stage's own time (when it also does untimed extra work).
+using Breakdown = std::map<std::string, double>;
+constexpr const char* kStageTime = "_stage";
+
+struct StageResult {
+  std::string name;
+  std::vector<double> warmup_s, times_s;
+  std::map<std::string, std::vector<double>> breakdown_s;
+  double peak_rss_mib = 0, rss_end_mib = 0;
+  CpuTimes cpu;
+  std::string note;
+};
+
+StageResult run_stage(const std::string& name, int warmup, int reps, const std::function<void(Breakdown&)>& fn,
+                      const std::string& note = "") {
+  StageResult r;
+  r.name = name;
+  r.note = note;
+  std::fprintf(stderr, "[sam3rt_bench] %s: %d warm-up + %d runs ...\n", name.c_str(), warmup, reps);
+  for (int i = 0; i < warmup; ++i) {
+    Breakdown b;
+    const auto t0 = Clock::now();
+    fn(b);
+    r.warmup_s.push_back(seconds_since(t0));
+  }
+  const CpuTimes c0 = cpu_times();
+  for (int i = 0; i < reps; ++i) {
+    Breakdown b;
+    const auto t0 = Clock::now();
+    fn(b);
+    double t = seconds_since(t0);
+    if (auto it = b.find(kStageTime); it != b.end()) {  // the function timed its own stage part
+      t = it->second;
+      b.erase(it);
+    }
+    r.times_s.push_back(t);
+    for (const auto& [k, v] : b) r.breakdown_s[k].push_back(v);
+  }
+  const CpuTimes c1 = cpu_times();
+  r.cpu.user = c1.user - c0.user;
+  r.cpu.system = c1.system - c0.system;
+  r.cpu.minor_faults = c1.minor_faults - c0.minor_faults;
+  r.peak_rss_mib = peak_rss_mib();
+  r.rss_end_mib = rss_now_mib();
+  if (!r.times_s.empty()) {
+    std::fprintf(stderr, "[sam3rt_bench] %s: median %.3f s (min %.3f, max %.3f), peak RSS %.0f MiB\n", name.c_str(),
+                 median(r.times_s), *std::min_element(r.times_s.begin(), r.times_s.end()),
+                 *std::max_element(r.times_s.begin(), r.times_s.end()), r.peak_rss_mib);
+  }
+  return r;
+}
+
+// fp32 GEMM rate through ATen (at::mm -> BLAS): [M, K] x [K, N], the shape of issue #6.
+json measure_gemm(int reps) {
+  json out = json::object();
+  struct Shape {
+    int64_t m, k, n;
+  };
+  for (const Shape s : {Shape{4096, 1024, 4096}, Shape{2048, 2048, 2048}}) {
+    at::Tensor a = at::randn({s.m, s.k});
+    at::Tensor b = at::randn({s.k, s.n});
+    at::Tensor c = at::empty({s.m, s.n});
+    for (int i = 0; i < 2; ++i) at::mm_out(c, a, b);
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = Clock::now();
+      at::mm_out(c, a, b);
+      t.push_back(seconds_since(t0));
+    }
+    const double flop = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
+    const std::string key = "mm_" + std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
+    out[key] = {{"times_s", t},
+                {"gflops_best", flop / *std::min_element(t.begin(), t.end()) / 1e9},
+                {"gflops_median", flop / median(t) / 1e9}};
+    std::fprintf(stderr, "[sam3rt_bench] gemm %s: best %.1f GFLOP/s, median %.1f GFLOP/s\n", key.c_str(),
+                 out[key]["gflops_best"].get<double>(), out[key]["gflops_median"].get<double>());
+  }
+  return out;
+}
+
+// Floating-point operations of the ViT's matrix products at batch 1 (projections, MLP,
+// attention QK^T and PV, patch embedding), 2 per multiply-add.
+double vit_flop(const sam3rt::VitConfig& c) {
+  const double D = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
+  const int64_t G = c.grid();
+  const double N = static_cast<double>(G * G);
+  double f = 2.0 * N * D * static_cast<double>(c.num_channels * c.patch_size * c.patch_size);  // patch embedding
+  const int64_t w = c.window_size;
+  const int64_t Gp = w > 0 ? (G + w - 1) / w * w : G;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const bool global = std::find(c.global_attn_indexes.begin(), c.global_attn_indexes.end(), i) !=
+                            c.global_attn_indexes.end() ||
+                        w <= 0;
+    const double tokens = global ? N : static_cast<double>(Gp * Gp);  // padded windows compute on padding too
+    const double per_window = global ? N : static_cast<double>(w * w);
+    f += 2.0 * tokens * D * (4.0 * D);             // q, k, v, o projections
+    f += 2.0 * N * D * (2.0 * I);                  // fc1, fc2
+    f += 2.0 * 2.0 * tokens * per_window * D;      // QK^T and PV over all heads
+  }
+  return f;
+}
+
+// The steps of models::detect() one by one, timed (the same calls; detect() itself is
+// what the stage timings measure). Keep in step with src/models/sam3/detector.cpp.
+void detect_breakdown(const sam3rt::models::Sam3Modules& m, const sam3rt::models::DetectorImageFeatures& image,
+                      const sam3rt::models::DetectorPrompt& prompt, Breakdown& b) {
+  const sam3rt::models::DetectorModules& det = *m.detector;
+  const at::Tensor& coarse = image.fpn.back();
+  const int64_t B = coarse.size(0), gh = coarse.size(2), gw = coarse.size(3);
+  at::Tensor tokens = prompt.text, valid = prompt.text_valid.to(at::kBool);
+  auto t0 = Clock::now();
+  const bool has_boxes = prompt.boxes.defined() && prompt.boxes.size(1) > 0;
+  if (has_boxes || prompt.geometry_without_boxes) {
+    at::Tensor boxes = has_boxes ? prompt.boxes : at::zeros({B, 0, 4});
+    at::Tensor labels = has_boxes ? prompt.box_labels : at::zeros({B, 0}, at::TensorOptions().dtype(at::kLong));
+    sam3rt::models::GeometryPrompt g = det.geometry_encoder.forward(boxes, labels, labels.ne(-10), coarse, image.pos);
+    tokens = at::cat({tokens, g.features}, 1);
+    valid = at::cat({valid, g.mask.to(at::kBool)}, 1);
+  }
+  b["geometry_encoder"] = seconds_since(t0);
+  t0 = Clock::now();
+  at::Tensor flat = coarse.flatten(2).transpose(1, 2);
+  at::Tensor pos = image.pos.flatten(2).transpose(1, 2);
+  at::Tensor memory = det.detr_encoder.forward(flat, pos, tokens, valid);
+  b["detr_encoder"] = seconds_since(t0);
+  t0 = Clock::now();
+  sam3rt::models::DetrDecoderOutput dec = det.detr_decoder.forward(memory, pos, gh, gw, tokens, valid);
+  b["detr_decoder"] = seconds_since(t0);
+  t0 = Clock::now();
+  at::Tensor logits = det.scoring.forward(dec.hidden_states, tokens, valid);
+  b["scoring"] = seconds_since(t0);
+  t0 = Clock::now();
+  const int64_t last = dec.hidden_states.size(0) - 1;
+  sam3rt::models::SegmentationOutput seg =
+      det.segmentation_head.forward(dec.hidden_states[last], memory, image.fpn, tokens, valid);
+  b["segmentation_head"] = seconds_since(t0);
+}
+
+std::string fmt(double v, int prec = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+  return buf;
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: sam3rt_bench --model DIR [--stages LIST] [--reps N] [--warmup N] [--json FILE] [--md FILE]\n"
+               "  stages (default gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,"
+               "tracker_prompt):\n"
+               "    gemm vision text detector_text detector_text_2boxes e2e tracker_embed tracker_prompt\n"
+               "    vit_blocks (one windowed + one global ViT block, for quick comparisons)\n"
+               "  --breakdown: detector stages also time their modules one by one (a second, untimed\n"
+               "               pass per run; the stage time is still detect() alone)\n"
+               "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
+               "            prompt)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_dir, json_path, md_path;
+  std::string stages_arg = "gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,tracker_prompt";
+  int reps_override = 0, warmup = 1;
+  bool breakdown = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sam3rt_bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--model") model_dir = next();
+    else if (a == "--stages") stages_arg = next();
+    else if (a == "--reps") reps_override = std::stoi(next());
+    else if (a == "--warmup") warmup = std::stoi(next());
+    else if (a == "--json") json_path = next();
+    else if (a == "--md") md_path = next();
+    else if (a == "--breakdown") breakdown = true;
+    else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "sam3rt_bench: unknown argument %s\n", a.c_str());
+      usage();
+      return 2;
+    }
+  }
+  if (model_dir.empty()) {
+    usage();
+    return 2;
+  }
+  std::vector<std::string> stages;
+  {
+    std::stringstream ss(stages_arg);
+    std::string s;
+    while (std::getline(ss, s, ',')) {
+      if (!s.empty()) stages.push_back(s);
+    }
+  }
+  auto reps_for = [&](const std::string& stage) {
+    if (reps_override > 0) return reps_override;
+    if (stage == "text") return 10;
+    if (stage == "tracker_prompt") return 20;
+    if (stage == "detector_text" || stage == "detector_text_2boxes") return 5;
+    return 3;
+  };
+
+  try {
+    // What Model::load does too (idempotent); SAM3RT_DEFAULT_MALLOC=1 leaves glibc's
+    // defaults, to measure the difference.
+    const sam3rt::pipeline::AllocatorTuning tuning = sam3rt::pipeline::tune_allocator_for_inference();
+    const auto t_load = Clock::now();
+    sam3rt::ModelOptions mo;
+    mo.model_dir = model_dir;
+    auto model = sam3rt::Model::load(mo);
+    const double load_s = seconds_since(t_load);
+    const sam3rt::models::Sam3Modules& m = *model->impl().modules;
+    std::fprintf(stderr, "[sam3rt_bench] loaded %s (%s) in %.2f s, %d ATen threads, RSS %.0f MiB\n",
+                 model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib());
+
+    const int64_t S = model->image_size();
+    // bench_reference.py's inputs (values differ: another generator; timing does not care).
+    at::manual_seed(2);
+    const at::Tensor pixels = at::rand({1, 3, S, S}).mul_(2.0).sub_(1.0);  // [1, 3, S, S] in [-1, 1]
+    std::vector<int64_t> ids(32, 0);
+    const std::vector<int64_t> cat_ids = {49406, 320, 1125, 539, 320, 2368, 49407};  // "a photo of a cat"
+    std::copy(cat_ids.begin(), cat_ids.end(), ids.begin());
+    const at::Tensor input_ids = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).view({1, 32});
+    const at::Tensor attention_mask = input_ids.ne(0).to(at::kLong);
+    const at::Tensor boxes =
+        at::tensor(std::vector<float>{0.40f, 0.45f, 0.30f, 0.35f, 0.70f, 0.30f, 0.20f, 0.25f}).view({1, 2, 4});
+    const at::Tensor box_labels = at::tensor(std::vector<int64_t>{1, 0}, at::TensorOptions().dtype(at::kLong)).view({1, 2});
+
+    json results = json::object();
+    results["what"] = "sam3rt (C++, ATen CPU) on a full-size random checkpoint: time per stage";
+    results["model_dir"] = model_dir;
+    results["model_type"] = model->type_name();
+    results["random_weights"] = model->has_random_weights();
+    results["aten_threads"] = at::get_num_threads();
+    results["hardware_concurrency"] = std::thread::hardware_concurrency();
+    results["load_s"] = load_s;
+    results["allocator_tuning"] = {{"applied", tuning.applied}, {"reason", tuning.reason}};
+    results["load_average_start"] = load_average();
+    results["image_size"] = S;
+    results["batch"] = 1;
+    results["dtype"] = "float32";
+    results["geometry_without_boxes"] = !model->options().hf_text_only;
+    std::vector<StageResult> done;
+    json gemm;
+
+    // Features computed once for the stages that need them (outside the timings).
+    sam3rt::models::DetectorImageFeatures det_features;
+    at::Tensor text_features, text_valid;
+    sam3rt::models::TrackerImageFeatures tracker_features;
+    auto need_detector_inputs = [&]() {
+      if (det_features.fpn.empty()) det_features = sam3rt::models::encode_detector_image(m, pixels);
+      if (!text_features.defined()) {
+        text_features = sam3rt::models::encode_text(m, input_ids, attention_mask);
+        text_valid = attention_mask.to(at::kBool);
+      }
+    };
+
+    for (const std::string& stage : stages) {
+      const int reps = reps_for(stage);
+      if (stage == "gemm") {
+        gemm = measure_gemm(std::max(reps, 5));
+      } else if (stage == "vision") {
+        SAM3RT_CHECK(m.vision_backbone && m.detector, kUnsupported, "vision stage needs the detector");
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
+          auto t0 = Clock::now();
+          at::Tensor vit = m.vision_backbone->forward(pixels);
+          b["vit"] = seconds_since(t0);
+          t0 = Clock::now();
+          std::vector<at::Tensor> fpn = m.detector->neck.forward(vit);
+          const at::Tensor& coarse = fpn.back();
+          at::Tensor pos = sam3rt::nn::sine_position_grid(coarse.size(2), coarse.size(3), coarse.size(1), coarse.options());
+          b["neck"] = seconds_since(t0);
+        }, "ViT + detector FPN neck + sine position (= encode_detector_image)"));
+      } else if (stage == "text") {
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
+          at::Tensor t = sam3rt::models::encode_text(m, input_ids, attention_mask);
+        }, "CLIP text encoder + projection, 32 tokens (no cache)"));
+      } else if (stage == "detector_text" || stage == "detector_text_2boxes") {
+        need_detector_inputs();
+        const bool with_boxes = stage == "detector_text_2boxes";
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
+          sam3rt::models::DetectorPrompt p;
+          p.text = text_features;
+          p.text_valid = text_valid;
+          p.geometry_without_boxes = !model->options().hf_text_only;
+          if (with_boxes) {
+            p.boxes = boxes;
+            p.box_labels = box_labels;
+          }
+          const auto t0 = Clock::now();
+          sam3rt::models::DetectorOutput out = sam3rt::models::detect(m, det_features, p);
+          b[kStageTime] = seconds_since(t0);
+          if (breakdown) detect_breakdown(m, det_features, p, b);
+        }, with_boxes ? "geometry encoder (2 boxes + CLS), DETR encoder/decoder, scoring, segmentation head"
+                      : "geometry encoder (CLS only, Meta semantics), DETR encoder/decoder, scoring, segmentation head"));
+      } else if (stage == "e2e") {
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
+          auto t0 = Clock::now();
+          sam3rt::models::DetectorImageFeatures f = sam3rt::models::encode_detector_image(m, pixels);
+          b["vision"] = seconds_since(t0);
+          t0 = Clock::now();
+          sam3rt::models::DetectorPrompt p;
+          p.text = sam3rt::models::encode_text(m, input_ids, attention_mask);
+          p.text_valid = attention_mask.to(at::kBool);
+          p.geometry_without_boxes = !model->options().hf_text_only;
+          b["text"] = seconds_since(t0);
+          t0 = Clock::now();
+          sam3rt::models::DetectorOutput out = sam3rt::models::detect(m, f, p);
+          b["detector"] = seconds_since(t0);
+        }, "pixel values + token ids -> detector outputs (vision, text, detector; no pre/post-processing)"));
+      } else if (stage == "tracker_embed") {
+        SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
+          tracker_features = sam3rt::models::encode_tracker_image(m, pixels);
+        }, "ViT + tracker neck + conv_s0/s1"));
+      } else if (stage == "tracker_prompt") {
+        SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
+        if (tracker_features.levels.empty()) tracker_features = sam3rt::models::encode_tracker_image(m, pixels);
+        sam3rt::models::TrackerPrompts tp;
+        tp.points = at::tensor(std::vector<float>{500.0f, 380.0f}).view({1, 1, 1, 2});
+        tp.labels = at::tensor(std::vector<int64_t>{1}, at::TensorOptions().dtype(at::kLong)).view({1, 1, 1});
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
+          sam3rt::models::TrackerPrediction p = sam3rt::models::predict_tracker(m, tracker_features, tp, true);
+        }, "prompt encoder + mask decoder, one point, 3 masks, cached image embedding"));
+      } else if (stage == "attention") {
+        // Chunked attention alone at the ViT-global and DETR-encoder shapes, per score budget.
+        struct Case {
+          const char* name;
+          int64_t heads, tokens, dim;
+        };
+        for (const Case c : {Case{"vit_global", 16, 5184, 64}, Case{"detr_encoder", 8, 5184, 32},
+                             Case{"vit_windows", 16, 576, 64}}) {
+          const int64_t batch = std::string(c.name) == "vit_windows" ? 9 : 1;
+          const at::Tensor q = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
+          const at::Tensor k = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
+          const at::Tensor v = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
+          for (int64_t budget : {int64_t{1} << 18, int64_t{1} << 20, int64_t{1} << 21, int64_t{6} << 20}) {
+            done.push_back(run_stage(std::string("attention_") + c.name + "_" + std::to_string(budget >> 10) + "k", warmup,
+                                     reps, [&](Breakdown&) {
+                                       at::Tensor o = sam3rt::nn::scaled_dot_product_attention(q, k, v, {}, 0.125, budget);
+                                     }));
+          }
+        }
+      } else if (stage == "vit_blocks") {
+        // One windowed and one global block bound from the checkpoint's first two layers.
+        sam3rt::io::WeightStore store(model->impl().file);
+        const sam3rt::VitConfig& full = m.vision_backbone->config();
+        std::string prefix = "detector_model.vision_encoder.backbone";
+        if (model->type_name() == "sam3_tracker") prefix = "tracker_model." + prefix;
+        sam3rt::VitConfig c1 = full, c2 = full;
+        c1.num_hidden_layers = 1;
+        c1.global_attn_indexes = {};
+        c2.num_hidden_layers = 2;
+        c2.global_attn_indexes = {1};
+        sam3rt::models::VisionBackbone vit1(c1, store.scope(prefix));
+        sam3rt::models::VisionBackbone vit2(c2, store.scope(prefix));
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
+          auto t0 = Clock::now();
+          at::Tensor x = vit1.forward(pixels);
+          b["embed+windowed"] = seconds_since(t0);
+          t0 = Clock::now();
+          x = vit2.forward(pixels);
+          b["embed+windowed+global"] = seconds_since(t0);
+        }, "two truncated backbones: patch embedding + 1 windowed block, then + 1 global block"));
+      } else {
+        SAM3RT_FAIL(kInvalidArgument, "unknown stage '", stage, "'");
+      }
+    }
+
+    // Derived figures.
+    double gemm_best = 0;
+    for (const auto& [k, v] : gemm.items()) gemm_best = std::max(gemm_best, v["gflops_best"].get<double>());
+    const double vflop = vit_flop(m.vision_backbone->config());
+    results["vit_flop"] = vflop;
+    results["gemm"] = gemm;
+    results["gemm_best_gflops"] = gemm_best;
+    json js = json::array();
+    for (const StageResult& r : done) {
+      json j;
+      j["stage"] = r.name;
+      j["note"] = r.note;
+      j["warmup_s"] = r.warmup_s;
+      j["times_s"] = r.times_s;
+      j["reps"] = r.times_s.size();
+      if (!r.times_s.empty()) {
+        j["median_s"] = median(r.times_s);
+        j["min_s"] = *std::min_element(r.times_s.begin(), r.times_s.end());
+        j["max_s"] = *std::max_element(r.times_s.begin(), r.times_s.end());
+      }
+      json bd = json::object();
+      for (const auto& [k, v] : r.breakdown_s) bd[k] = median(v);
+      j["breakdown_median_s"] = bd;
+      j["peak_rss_mib"] = r.peak_rss_mib;
+      j["rss_end_mib"] = r.rss_end_mib;
+      j["cpu_time_timed_reps_s"] = {{"user", r.cpu.user}, {"system", r.cpu.system}, {"minor_page_faults", r.cpu.minor_faults}};
+      if (r.name == "vision" && r.breakdown_s.count("vit")) {
+        const double t = median(r.breakdown_s.at("vit"));
+        j["vit_gflops"] = vflop / t / 1e9;
+        if (gemm_best > 0) j["vit_pct_of_gemm"] = 100.0 * vflop / t / 1e9 / gemm_best;
+      }
+      js.push_back(j);
+    }
+    results["stages"] = js;
+    results["peak_rss_mib"] = peak_rss_mib();
+    results["load_average_end"] = load_average();
+
+    // Table.
+    std::ostringstream md;
+    md << "| stage | reps | median s | min s | max s | peak RSS MiB (process so far) | CPU s per run (system share) | breakdown (median s) |\n";
+    md << "|---|---|---|---|---|---|---|---|\n";
+    for (const json& j : js) {
+      if (!j.contains("median_s")) continue;
+      const double tot = j["cpu_time_timed_reps_s"]["user"].get<double>() + j["cpu_time_timed_reps_s"]["system"].get<double>();
+      std::string bd;
+      for (const auto& [k, v] : j["breakdown_median_s"].items()) bd += (bd.empty() ? "" : ", ") + k + " " + fmt(v.get<double>());
+      md << "| " << j["stage"].get<std::string>() << " | " << j["reps"].get<size_t>() << " | "
+         << fmt(j["median_s"].get<double>()) << " | " << fmt(j["min_s"].get<double>()) << " | "
+         << fmt(j["max_s"].get<double>()) << " | " << fmt(j["peak_rss_mib"].get<double>(), 0) << " | "
+         << fmt(tot / std::max<double>(1.0, static_cast<double>(j["reps"].get<size_t>())), 1) << " ("
+         << (tot > 0 ? fmt(100.0 * j["cpu_time_timed_reps_s"]["system"].get<double>() / tot, 0) + "%" : "-") << ") | "
+         << bd << " |\n";
+    }
+    md << "\n";
+    if (gemm_best > 0) md << "fp32 GEMM (at::mm, this run): best " << fmt(gemm_best, 1) << " GFLOP/s\n";
+    for (const json& j : js) {
+      if (j.contains("vit_gflops")) {
+        md << "ViT: " << fmt(vflop / 1e12, 2) << " TFLOP in " << fmt(j["breakdown_median_s"]["vit"].get<double>(), 2)
+           << " s = " << fmt(j["vit_gflops"].get<double>(), 1) << " GFLOP/s";
+        if (j.contains("vit_pct_of_gemm")) md << " (" << fmt(j["vit_pct_of_gemm"].get<double>(), 0) << "% of the GEMM rate)";
+        md << "\n";
+      }
+    }
+    md << "allocator tuning: " << (tuning.applied ? "applied" : "not applied") << " (" << tuning.reason << ")\n";
+    md << "ATen threads " << at::get_num_threads() << "; load average at start " << results["load_average_start"].get<std::string>()
+       << ", at end " << results["load_average_end"].get<std::string>() << "; process peak RSS "
+       << fmt(results["peak_rss_mib"].get<double>(), 0) << " MiB\n";
+    std::cout << md.str() << std::flush;
+    if (!json_path.empty()) {
+      std::ofstream f(json_path);
+      f << results.dump(1) << "\n";
+    }
+    if (!md_path.empty()) {
+      std::ofstream f(md_path);
+      f << "# sam3rt CPU benchmark\n\n" << md.str();
+    }
+  } catch (const sam3rt::Error& e) {
+    std::fprintf(stderr, "sam3rt_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,50 @@
+#include "pipeline/memory_tuning.h"
+
+#include <cstdlib>
+#include <mutex>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace sam3rt::pipeline {
+
+namespace {
+
+AllocatorTuning apply() {
+  AllocatorTuning t;
+#if defined(__GLIBC__)
+  for (const char* var : {"SAM3RT_DEFAULT_MALLOC", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                          "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"}) {
+    if (std::getenv(var) != nullptr) {
+      t.reason = "allocator settings come from the environment";
+      return t;
+    }
+  }
+  // mmap threshold: glibc's largest allowed value (HEAP_MAX_SIZE / 2 = 32 MiB on 64-bit
+  // for the dynamic cap, but mallopt accepts up to 32 MiB only too). Blocks below it come
+  // from the heap and are reused after free; above it they are still mapped per call,
+  // so the big ones are also kept by raising the trim threshold and top pad.
+  constexpr int kMmapThreshold = 32 << 20;
+  constexpr int kTrimThreshold = 1 << 30;
+  constexpr int kTopPad = 256 << 20;
+  const bool ok = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1 &&
+                  mallopt(M_TOP_PAD, kTopPad) == 1;
+  t.applied = ok;
+  t.reason = ok ? "mallopt applied" : "mallopt refused a setting";
+#else
+  t.reason = "not glibc";
+#endif
+  return t;
+}
+
+}  // namespace
+
+AllocatorTuning tune_allocator_for_inference() {
+  static std::once_flag once;
+  static AllocatorTuning result;
+  std::call_once(once, [] { result = apply(); });
+  return result;
+}
+
+}  // namespace sam3rt::pipeline

@@ -1,0 +1,724 @@
+// The HTTP API end to end: a real sam3rt::server::Server on a loopback port with a tiny
+// random-weight checkpoint (real CLIP vocabulary), driven by httplib::Client. Every
+// endpoint and every error path; segmentation answers are compared with what
+// ImageSession gives directly for the same image and prompts; per-image serialisation,
+// the LRU budget, limits, and `sam3rt serve` shutting down cleanly on SIGINT / SIGTERM.
+#include <ATen/ops/arange.h>
+#include <ATen/ops/stack.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <thread>
+
+#include "io/image.h"
+#include "pipeline/random_checkpoint.h"
+#include "render/coco_rle.h"
+#include "render/result_json.h"
+#include "sam3rt/sam3rt.h"
+#include "server/api.h"
+#include "server/page.h"
+#include "server/server.h"
+#include "server/session_cache.h"
+
+extern char** environ;
+
+namespace sam3rt::server {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kImages = std::string(SAM3RT_TEST_DATA) + "/images";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.is_open()) << path;
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A deterministic [H, W, 3] picture (gradients), as PNG bytes.
+at::Tensor test_rgb(int64_t h, int64_t w) {
+  at::Tensor y = at::arange(h, at::TensorOptions().dtype(at::kLong)).view({h, 1}).expand({h, w});
+  at::Tensor x = at::arange(w, at::TensorOptions().dtype(at::kLong)).view({1, w}).expand({h, w});
+  return at::stack({x.mul(7).remainder(256), y.mul(5).remainder(256), x.add(y).mul(3).remainder(256)}, 2)
+      .to(at::kByte)
+      .contiguous();
+}
+std::string png_bytes(const at::Tensor& rgb) {
+  const auto v = io::encode_png(rgb);
+  return {v.begin(), v.end()};
+}
+
+std::vector<uint8_t> base64_decode(const std::string& s) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+  };
+  std::vector<uint8_t> out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    if (c == '=') break;
+    const int v = val(c);
+    EXPECT_GE(v, 0) << "not base64: " << c;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// Request pieces. Arrays are built explicitly: a braced list holding one json value is
+// ambiguous between "copy" and "array of one".
+json pt(double x, double y, int label = 1) { return {{"x", x}, {"y", y}, {"label", label}}; }
+json pt2(double x, double y) { return {{"x", x}, {"y", y}}; }
+json bx(double x1, double y1, double x2, double y2, int label = 1) {
+  return {{"x1", x1}, {"y1", y1}, {"x2", x2}, {"y2", y2}, {"label", label}};
+}
+json arr(std::initializer_list<json> items) {
+  json a = json::array();
+  for (const auto& item : items) a.push_back(item);
+  return a;
+}
+
+// One tiny random checkpoint for the whole suite: the fixture's widths with the real
+// CLIP vocabulary (tests/server/tiny_config.json), so text prompts tokenise for real.
+fs::path checkpoint_dir() {
+  return fs::path(::testing::TempDir()) / ("sam3rt_server_test_" + std::to_string(::getpid()));
+}
+
+struct TestModel {
+  TestModel() {
+    pipeline::RandomCheckpointOptions o;
+    o.seed = 7;
+    pipeline::make_random_checkpoint(std::string(SAM3RT_TEST_DATA) + "/../server/tiny_config.json",
+                                     checkpoint_dir().string(), o);
+    ModelOptions mo;
+    mo.model_dir = checkpoint_dir().string();
+    mo.num_threads = 1;
+    model = Model::load(mo);
+  }
+  ~TestModel() {
+    std::error_code ec;
+    fs::remove_all(checkpoint_dir(), ec);
+  }
+  std::shared_ptr<const Model> model;
+};
+
+std::shared_ptr<const Model> test_model() {
+  static TestModel m;
+  return m.model;
+}
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string raw;
+  std::string content_type;
+};
+
+Reply reply_of(const httplib::Result& r) {
+  Reply out;
+  EXPECT_TRUE(r) << "no HTTP response: " << httplib::to_string(r.error());
+  if (!r) return out;
+  out.status = r->status;
+  out.raw = r->body;
+  out.content_type = r->get_header_value("Content-Type");
+  if (out.content_type == "application/json") out.body = json::parse(r->body);
+  return out;
+}
+
+// Checks the error shape: {"error": {"status": S, "code": "...", "message": "...needle..."}}.
+void expect_error(const Reply& r, int status, const std::string& needle) {
+  EXPECT_EQ(r.status, status) << r.raw;
+  ASSERT_EQ(r.content_type, "application/json") << r.raw;
+  ASSERT_TRUE(r.body.contains("error")) << r.raw;
+  EXPECT_EQ(r.body["error"]["status"], status) << r.raw;
+  EXPECT_TRUE(r.body["error"]["code"].is_string()) << r.raw;
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find(needle), std::string::npos)
+      << "message lacks '" << needle << "': " << r.raw;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server(test_model(), defaults());
+    port_ = server_->start();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static ServerOptions defaults() {
+    ServerOptions o;
+    o.port = 0;
+    o.http_threads = 8;
+    return o;
+  }
+
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(120);
+    return c;
+  }
+  Reply get(const std::string& path) { return reply_of(client().Get(path.c_str())); }
+  Reply post(const std::string& path, const std::string& body, const std::string& type = "application/json") {
+    return reply_of(client().Post(path.c_str(), body, type.c_str()));
+  }
+  Reply del(const std::string& path) { return reply_of(client().Delete(path.c_str())); }
+  std::string upload(const std::string& bytes, const std::string& type = "image/png") {
+    const Reply r = post("/v1/images", bytes, type);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    return r.body.value("id", "");
+  }
+  Reply segment(const std::string& id, const json& request) {
+    return post("/v1/images/" + id + "/segment", request.dump());
+  }
+
+  static Server* server_;
+  static int port_;
+};
+Server* ServerTest::server_ = nullptr;
+int ServerTest::port_ = 0;
+
+TEST_F(ServerTest, HealthAndModel) {
+  const Reply h = get("/v1/health");
+  ASSERT_EQ(h.status, 200) << h.raw;
+  EXPECT_EQ(h.body["status"], "ok");
+  EXPECT_EQ(h.body["cache_budget_bytes"], defaults().cache_bytes);
+  EXPECT_TRUE(h.body["images"].is_number_unsigned());
+
+  const Reply m = get("/v1/model");
+  ASSERT_EQ(m.status, 200) << m.raw;
+  EXPECT_EQ(m.body["type"], "sam3_video");
+  EXPECT_EQ(m.body["image_size"], 224);
+  EXPECT_EQ(m.body["concept"], true);
+  EXPECT_EQ(m.body["object"], true);
+  EXPECT_EQ(m.body["random_weights"], true);
+  EXPECT_EQ(m.body["limits"]["max_prompts"], defaults().max_prompts);
+  EXPECT_EQ(m.body["limits"]["max_body_bytes"], defaults().max_body_bytes);
+}
+
+TEST_F(ServerTest, ServesThePage) {
+  auto r = client().Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(r->body, std::string(index_html()));
+  for (const char* needle : {"<canvas id=\"prompts\"", "v1/images", "decodeRle", "download-png", "download-json"}) {
+    EXPECT_NE(r->body.find(needle), std::string::npos) << needle;
+  }
+}
+
+TEST_F(ServerTest, UploadRawAndMultipart) {
+  const at::Tensor rgb = test_rgb(48, 64);
+  const Reply a = post("/v1/images", png_bytes(rgb), "image/png");
+  ASSERT_EQ(a.status, 200) << a.raw;
+  EXPECT_TRUE(std::regex_match(a.body["id"].get<std::string>(), std::regex("[0-9a-f]{32}")));
+  EXPECT_EQ(a.body["width"], 64);
+  EXPECT_EQ(a.body["height"], 48);
+  EXPECT_GE(a.body["timings_ms"]["encode"].get<double>(), 0.0);
+
+  httplib::MultipartFormDataItems items = {{"image", png_bytes(rgb), "pic.png", "image/png"}};
+  const Reply b = reply_of(client().Post("/v1/images", items));
+  ASSERT_EQ(b.status, 200) << b.raw;
+  EXPECT_NE(b.body["id"], a.body["id"]);
+  EXPECT_EQ(b.body["width"], 64);
+
+  // A real JPEG: the size is the decoded one.
+  const Reply c = post("/v1/images", read_file(kImages + "/oven.jpg"), "image/jpeg");
+  ASSERT_EQ(c.status, 200) << c.raw;
+  EXPECT_EQ(c.body["width"], 332);
+  EXPECT_EQ(c.body["height"], 500);
+  // EXIF orientation 6 turns the stored 48x32 into 32x48.
+  const Reply d = post("/v1/images", read_file(kImages + "/exif_rotate90.jpg"), "image/jpeg");
+  ASSERT_EQ(d.status, 200) << d.raw;
+  EXPECT_EQ(d.body["width"], 32);
+  EXPECT_EQ(d.body["height"], 48);
+}
+
+TEST_F(ServerTest, UploadErrors) {
+  expect_error(post("/v1/images", "", "image/png"), 400, "empty upload");
+  expect_error(post("/v1/images", read_file(kImages + "/not_an_image.png"), "image/png"), 400, "uploaded image");
+  std::string truncated = png_bytes(test_rgb(16, 16));
+  truncated.resize(truncated.size() / 2);
+  expect_error(post("/v1/images", truncated, "image/png"), 400, "uploaded image");
+  expect_error(post("/v1/images", read_file(kImages + "/zero_width.png"), "image/png"), 400, "uploaded image");
+  // 40000 x 40000 in the header: refused before decoding.
+  expect_error(post("/v1/images", read_file(kImages + "/huge_header.png"), "image/png"), 413, "40000x40000");
+  httplib::MultipartFormDataItems items = {{"file", png_bytes(test_rgb(8, 8)), "pic.png", "image/png"}};
+  expect_error(reply_of(client().Post("/v1/images", items)), 400, "\"image\"");
+}
+
+TEST_F(ServerTest, ConceptSegmentationMatchesImageSession) {
+  const at::Tensor rgb = test_rgb(48, 64);
+  const std::string id = upload(png_bytes(rgb));
+  const Reply r = segment(id, {{"text", {"shoe", "red bag"}}, {"threshold", 0.0}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["image_id"], id);
+  EXPECT_EQ(r.body["mode"], "concept");
+  EXPECT_EQ(r.body["model"], "sam3_video");
+  EXPECT_EQ(r.body["note"], "random-weight checkpoint: masks are meaningless");
+  EXPECT_EQ(r.body["image"], (json{{"width", 64}, {"height", 48}}));
+  EXPECT_TRUE(r.body["timings_ms"].contains("detector"));
+
+  // The same prompts straight through the library give the same instances.
+  ImageSession session(test_model());
+  session.set_image(io::decode_image_bytes(reinterpret_cast<const uint8_t*>(png_bytes(rgb).data()),
+                                           png_bytes(rgb).size(), "test"));
+  SegmentOptions so;
+  so.score_threshold = 0;
+  const SegmentResult expected = merge_results(session.segment(std::vector<ConceptPrompt>{{"shoe", {}}, {"red bag", {}}}, so));
+  const json want = json::parse(render::result_json(expected));
+  ASSERT_EQ(r.body["instances"].size(), want["instances"].size());
+  ASSERT_EQ(want["instances"].size(), 16u);  // 8 queries a prompt, nothing filtered at 0
+  std::set<std::string> prompts;
+  for (size_t i = 0; i < want["instances"].size(); ++i) {
+    const json& got = r.body["instances"][i];
+    const json& w = want["instances"][i];
+    EXPECT_EQ(got["prompt"], w["prompt"]) << i;
+    EXPECT_EQ(got["box"], w["box"]) << i;
+    EXPECT_EQ(got["area"], w["area"]) << i;
+    EXPECT_EQ(got["mask"], w["mask"]) << i;
+    EXPECT_FLOAT_EQ(got["score"].get<float>(), w["score"].get<float>()) << i;
+    if (i > 0) EXPECT_GE(r.body["instances"][i - 1]["score"].get<float>(), got["score"].get<float>());
+    prompts.insert(got["prompt"].get<std::string>());
+  }
+  EXPECT_EQ(prompts, (std::set<std::string>{"shoe", "red bag"}));
+  // The RLE covers the image and its pixel count is the area.
+  const json& m = r.body["instances"][0]["mask"];
+  EXPECT_EQ(m["size"], (json{48, 64}));
+  const at::Tensor mask = render::decode_coco_rle({48, 64, m["counts"].get<std::string>()});
+  EXPECT_EQ(mask.sum().item<int64_t>(), r.body["instances"][0]["area"].get<int64_t>());
+
+  // A threshold above every random score keeps nothing; max_instances caps.
+  const Reply none = segment(id, {{"text", "shoe"}, {"threshold", 1.0}});
+  ASSERT_EQ(none.status, 200) << none.raw;
+  EXPECT_EQ(none.body["instances"].size(), 0u);
+  const Reply capped = segment(id, {{"text", "shoe"}, {"threshold", 0.0}, {"max_instances", 3}});
+  ASSERT_EQ(capped.status, 200) << capped.raw;
+  EXPECT_EQ(capped.body["instances"].size(), 3u);
+}
+
+TEST_F(ServerTest, PngMasksAndOverlayOnRequest) {
+  const std::string id = upload(png_bytes(test_rgb(40, 56)));
+  const Reply r = segment(id, {{"text", "cat"}, {"threshold", 0.0}, {"max_instances", 4}, {"png", true},
+                               {"overlay", true}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_EQ(r.body["instances"].size(), 4u);
+  for (const auto& inst : r.body["instances"]) {
+    const auto png = base64_decode(inst["mask_png"].get<std::string>());
+    const at::Tensor decoded = io::decode_image_bytes(png.data(), png.size(), "mask_png");  // [H, W, 3]
+    const at::Tensor rle = render::decode_coco_rle({40, 56, inst["mask"]["counts"].get<std::string>()});
+    EXPECT_TRUE(decoded.select(2, 0).equal(rle.to(at::kByte).mul(255)));
+  }
+  const auto overlay = base64_decode(r.body["overlay_png"].get<std::string>());
+  const at::Tensor o = io::decode_image_bytes(overlay.data(), overlay.size(), "overlay_png");
+  EXPECT_EQ(o.sizes(), (at::IntArrayRef{40, 56, 3}));
+  // Without the flags there are no PNGs.
+  const Reply plain = segment(id, {{"text", "cat"}, {"threshold", 0.0}});
+  EXPECT_FALSE(plain.body.contains("overlay_png"));
+  EXPECT_FALSE(plain.body["instances"][0].contains("mask_png"));
+}
+
+TEST_F(ServerTest, ExemplarBoxesAndModes) {
+  const std::string id = upload(png_bytes(test_rgb(48, 64)));
+  const json box = bx(4, 6, 30, 40);
+  // Text plus exemplar boxes: concept mode by default.
+  const Reply a = segment(id, {{"text", "shoe"}, {"boxes", arr({box})}, {"threshold", 0.0}});
+  ASSERT_EQ(a.status, 200) << a.raw;
+  EXPECT_EQ(a.body["mode"], "concept");
+  // The box changes the answer (it is an exemplar, not ignored).
+  const Reply t = segment(id, {{"text", "shoe"}, {"threshold", 0.0}});
+  EXPECT_NE(a.body["instances"], t.body["instances"]);
+  // Boxes alone are ambiguous, as in the CLI; with a mode they run.
+  expect_error(segment(id, {{"boxes", arr({box})}}), 400, "ambiguous");
+  const Reply v = segment(id, {{"boxes", arr({box})}, {"mode", "concept"}, {"threshold", 0.0}});
+  ASSERT_EQ(v.status, 200) << v.raw;
+  EXPECT_EQ(v.body["instances"][0]["prompt"], "visual");
+  // A negative exemplar is accepted (label 0).
+  json neg = box;
+  neg["label"] = 0;
+  EXPECT_EQ(segment(id, {{"text", "shoe"}, {"boxes", arr({box, neg})}}).status, 200);
+}
+
+TEST_F(ServerTest, ObjectModeMatchesImageSessionPredict) {
+  const at::Tensor rgb = test_rgb(48, 64);
+  const std::string id = upload(png_bytes(rgb));
+  // One click: three candidates (the CLI's default), highest IoU first.
+  const Reply r = segment(id, {{"points", arr({pt(20, 14)})}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["mode"], "object");
+  EXPECT_EQ(r.body["image_id"], id);
+  EXPECT_EQ(r.body["prompt"]["multimask"], true);
+  EXPECT_EQ(r.body["prompt"]["points"], json::parse(R"([{"x": 20.0, "y": 14.0, "positive": true}])"));
+  const json& got = r.body["instances"];
+  ASSERT_EQ(got.size(), 3u);
+
+  ImageSession session(test_model());
+  session.set_image(rgb);
+  ObjectPrompt click;
+  click.points = {{20, 14, true}};
+  const ObjectResult want = session.predict(click);
+  ASSERT_EQ(want.candidates.size(), 3u);
+  std::set<int> slots;
+  for (size_t k = 0; k < 3; ++k) {
+    const int c = got[k]["candidate"];
+    slots.insert(c);
+    const ObjectMask& w = want.candidates[static_cast<size_t>(c)];
+    EXPECT_FLOAT_EQ(got[k]["iou"].get<float>(), w.iou) << k;
+    EXPECT_FLOAT_EQ(got[k]["object_score"].get<float>(), w.object_score) << k;
+    EXPECT_EQ(got[k]["best"], c == want.best) << k;
+    EXPECT_EQ(got[k]["area"], w.area) << k;
+    EXPECT_EQ(got[k]["mask"]["counts"], render::encode_coco_rle(w.mask).counts) << k;
+    EXPECT_EQ(got[k]["box"], (json{w.box.x1, w.box.y1, w.box.x2, w.box.y2})) << k;
+    EXPECT_FALSE(got[k].contains("score"));
+    if (k > 0) EXPECT_GE(got[k - 1]["iou"].get<float>(), got[k]["iou"].get<float>());
+  }
+  EXPECT_EQ(slots, (std::set<int>{0, 1, 2}));
+  EXPECT_EQ(got[0]["best"], true);
+
+  // Several clicks or a box: one mask unless asked; "best" keeps one.
+  const json two = arr({pt(20, 14), pt(50, 30, 0)});
+  const Reply one = segment(id, {{"points", two}});
+  ASSERT_EQ(one.status, 200) << one.raw;
+  EXPECT_EQ(one.body["instances"].size(), 1u);
+  EXPECT_EQ(one.body["prompt"]["points"][1]["positive"], false);
+  EXPECT_EQ(segment(id, {{"points", two}, {"multimask", true}}).body["instances"].size(), 3u);
+  const Reply best = segment(id, {{"points", arr({pt(20, 14)})}, {"best", true}});
+  ASSERT_EQ(best.body["instances"].size(), 1u);
+  EXPECT_EQ(best.body["instances"][0], got[0]);
+  const Reply boxed = segment(id, {{"mode", "object"}, {"boxes", arr({bx(5, 5, 40, 30)})}});
+  ASSERT_EQ(boxed.status, 200) << boxed.raw;
+  EXPECT_EQ(boxed.body["instances"].size(), 1u);
+  EXPECT_EQ(boxed.body["prompt"]["box"], (json{5.0, 5.0, 40.0, 30.0}));
+
+  // A previous mask as mask_input (alone it means object mode); PNGs work here too.
+  const json previous = got[0]["mask"];
+  const Reply refined = segment(id, {{"mask_input", previous}, {"points", arr({pt(20, 14)})}, {"png", true},
+                                     {"overlay", true}});
+  ASSERT_EQ(refined.status, 200) << refined.raw;
+  EXPECT_EQ(refined.body["prompt"]["mask_input"], true);
+  EXPECT_TRUE(refined.body["instances"][0].contains("mask_png"));
+  EXPECT_TRUE(refined.body.contains("overlay_png"));
+  const Reply mask_only = segment(id, {{"mask_input", previous}});
+  ASSERT_EQ(mask_only.status, 200) << mask_only.raw;
+  EXPECT_EQ(mask_only.body["mode"], "object");
+
+  expect_error(segment(id, {{"mode", "object"}, {"boxes", arr({bx(5, 5, 40, 30, 0)})}}), 400, "positive box");
+  expect_error(segment(id, {{"mode", "object"}, {"boxes", arr({bx(5, 5, 40, 30), bx(1, 1, 9, 9)})}}), 400,
+               "at most one box");
+  expect_error(segment(id, {{"mode", "object"}}), 400, "object mode needs");
+  expect_error(segment(id, {{"mask_input", {{"size", {10, 10}}, {"counts", "0"}}}}), 400, "but the image is 64x48");
+  expect_error(segment(id, {{"mask_input", {{"size", {48, 64}}, {"counts", "9"}}}}), 400, "mask_input");
+  expect_error(segment(id, {{"mask_input", "all"}}), 400, "COCO RLE");
+}
+
+TEST_F(ServerTest, SegmentRequestErrors) {
+  const std::string id = upload(png_bytes(test_rgb(48, 64)));
+  expect_error(segment(id, json::object()), 400, "no prompt");
+  expect_error(post("/v1/images/" + id + "/segment", "{not json"), 400, "not valid JSON");
+  expect_error(post("/v1/images/" + id + "/segment", "[1, 2]"), 400, "JSON object");
+  expect_error(segment(id, {{"txt", "shoe"}}), 400, "unknown key \"txt\"");
+  expect_error(segment(id, {{"text", 5}}), 400, "\"text\"");
+  expect_error(segment(id, {{"text", ""}}), 400, "empty");
+  expect_error(segment(id, {{"text", std::string(300, 'a')}}), 400, "limit is 256");
+  expect_error(segment(id, {{"text", "a"}, {"threshold", 2}}), 400, "threshold");
+  expect_error(segment(id, {{"text", "a"}, {"nms", -1}}), 400, "nms");
+  expect_error(segment(id, {{"text", "a"}, {"max_instances", 1.5}}), 400, "max_instances");
+  expect_error(segment(id, {{"text", "a"}, {"multimask", "yes"}}), 400, "multimask");
+  expect_error(segment(id, {{"text", "a"}, {"mode", "everything"}}), 400, "\"mode\"");
+  expect_error(segment(id, {{"text", "a"}, {"boxes", arr({bx(0, 0, 65, 10)})}}), 400,
+               "outside the 64x48 image");
+  expect_error(segment(id, {{"text", "a"}, {"boxes", arr({bx(9, 0, 3, 10)})}}), 400,
+               "x2 > x1");
+  expect_error(segment(id, {{"text", "a"}, {"boxes", arr({json{{"x1", 0}, {"y1", 0}, {"x2", 5}}})}}), 400, "missing \"y2\"");
+  expect_error(segment(id, {{"text", "a"}, {"boxes", arr({bx(0, 0, 5, 5, 3)})}}),
+               400, "label");
+  expect_error(segment(id, {{"text", {"a", "b"}}, {"boxes", arr({bx(0, 0, 5, 5)})}}), 400,
+               "single text");
+  expect_error(segment(id, {{"mode", "concept"}, {"text", "a"}, {"points", arr({pt2(1, 1)})}}), 400,
+               "\"points\" belong");
+  expect_error(segment(id, {{"text", "a"}, {"points", arr({pt2(1, 1)})}}), 400, "\"text\" belongs");
+  expect_error(segment(id, {{"points", arr({pt2(100, 1)})}}), 400, "outside");
+  json many = json::array();
+  for (int i = 0; i < 33; ++i) many.push_back("t" + std::to_string(i));
+  expect_error(segment(id, {{"text", many}}), 400, "too many prompts");
+  // Unknown image, unknown endpoint.
+  expect_error(segment("0123456789abcdef0123456789abcdef", {{"text", "a"}}), 404, "not found");
+  expect_error(get("/v1/nothing"), 404, "no such endpoint: GET /v1/nothing");
+  expect_error(post("/v1/images/" + id, "{}"), 404, "no such endpoint");
+}
+
+TEST_F(ServerTest, DeleteForgetsTheImage) {
+  const std::string id = upload(png_bytes(test_rgb(32, 32)));
+  ASSERT_EQ(segment(id, {{"text", "a"}}).status, 200);
+  const Reply d = del("/v1/images/" + id);
+  ASSERT_EQ(d.status, 200) << d.raw;
+  EXPECT_EQ(d.body["deleted"], id);
+  expect_error(segment(id, {{"text", "a"}}), 404, id);
+  expect_error(del("/v1/images/" + id), 404, id);
+}
+
+TEST_F(ServerTest, ConcurrentRequestsOnOneImageAndOnSeveral) {
+  const std::string a = upload(png_bytes(test_rgb(48, 64)));
+  const std::string b = upload(png_bytes(test_rgb(40, 40)));
+  const json text = {{"text", "shoe"}, {"threshold", 0.0}};
+  const json click = {{"points", arr({pt(12, 9)})}};
+  // Concept and object requests interleaved on one image, answered as when serial.
+  const json want_a = segment(a, text).body["instances"];
+  const json want_a_click = segment(a, click).body["instances"];
+  const json want_b = segment(b, text).body["instances"];
+  ASSERT_EQ(want_a.size(), 8u);
+  ASSERT_EQ(want_a_click.size(), 3u);
+  std::atomic<int> ok{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        const bool on_a = (t + i) % 3 != 0, object = on_a && (t + i) % 2 == 0;
+        const Reply r = segment(on_a ? a : b, object ? click : text);
+        const json& want = !on_a ? want_b : object ? want_a_click : want_a;
+        if (r.status == 200 && r.body["instances"] == want) ++ok;
+        else ++wrong;
+        if (get("/v1/health").status != 200) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 32);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(ServerLimits, BodySizePixelsPromptsAndCacheBudget) {
+  auto model = test_model();
+  ServerOptions o;
+  o.port = 0;
+  o.max_body_bytes = 4096;
+  o.max_image_pixels = 40 * 40;
+  o.max_prompts = 3;
+  const size_t per_image = estimate_image_bytes(*model, 32, 32);
+  o.cache_bytes = 2 * per_image + per_image / 2;  // room for two 32x32 images
+  Server server(model, o);
+  const int port = server.start();
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60);
+  auto upload = [&](const std::string& bytes) { return reply_of(c.Post("/v1/images", bytes, "image/png")); };
+
+  expect_error(upload(std::string(5000, 'x')), 413, "too large");
+  expect_error(upload(png_bytes(test_rgb(41, 40))), 413, "limit is 1600 pixels");
+  const Reply first = upload(png_bytes(test_rgb(32, 32)));
+  ASSERT_EQ(first.status, 200) << first.raw;
+  const std::string id1 = first.body["id"];
+  auto seg = [&](const std::string& id, const json& j) {
+    return reply_of(c.Post(("/v1/images/" + id + "/segment").c_str(), j.dump(), "application/json"));
+  };
+  expect_error(seg(id1, {{"text", {"a", "b", "c", "d"}}}), 400, "limit is 3");
+  EXPECT_EQ(seg(id1, {{"text", {"a", "b", "c"}}}).status, 200);
+
+  // LRU: id1, id2 fit; touching id1 makes id2 the oldest, so id3 evicts id2.
+  const std::string id2 = upload(png_bytes(test_rgb(32, 32))).body["id"];
+  ASSERT_EQ(seg(id1, {{"text", "a"}}).status, 200);
+  const std::string id3 = upload(png_bytes(test_rgb(32, 32))).body["id"];
+  EXPECT_EQ(seg(id1, {{"text", "a"}}).status, 200);
+  EXPECT_EQ(seg(id3, {{"text", "a"}}).status, 200);
+  expect_error(seg(id2, {{"text", "a"}}), 404, "evicted");
+  const Reply h = reply_of(c.Get("/v1/health"));
+  EXPECT_EQ(h.body["images"], 2);
+  EXPECT_EQ(h.body["evictions"], 1);
+  EXPECT_EQ(h.body["cache_bytes"], 2 * per_image);
+
+  server.stop();
+  server.stop();  // idempotent
+  EXPECT_FALSE(c.Get("/v1/health"));
+}
+
+TEST(ServerLimits, RejectsBadOptionsAndBusyPorts) {
+  auto model = test_model();
+  ServerOptions o;
+  o.port = 0;
+  EXPECT_THROW(Server(nullptr, o), Error);
+  ServerOptions bad = o;
+  bad.inference_slots = 0;
+  EXPECT_THROW(Server(model, bad), Error);
+  bad = o;
+  bad.port = 70000;
+  EXPECT_THROW(Server(model, bad), Error);
+
+  Server first(model, o);
+  const int port = first.start();
+  EXPECT_THROW(first.start(), Error);
+  ServerOptions same = o;
+  same.port = port;
+  Server second(model, same);
+  try {
+    second.start();
+    ADD_FAILURE() << "bound a port already in use";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find(std::to_string(port)), std::string::npos);
+  }
+}
+
+TEST(ServerApi, StatusMappingAndHelpers) {
+  EXPECT_EQ(http_status_for(ErrorCode::kInvalidArgument), 400);
+  EXPECT_EQ(http_status_for(ErrorCode::kNotFound), 404);
+  EXPECT_EQ(http_status_for(ErrorCode::kUnsupported), 422);
+  EXPECT_EQ(http_status_for(ErrorCode::kIo), 500);
+  EXPECT_EQ(http_status_for(ErrorCode::kCorruption), 500);
+  EXPECT_EQ(http_status_for(ErrorCode::kInternal), 500);
+  EXPECT_EQ(json::parse(error_body(404, "not found", "no \xff image")),
+            (json{{"error", {{"status", 404}, {"code", "not found"}, {"message", "no \xef\xbf\xbd image"}}}}));
+
+  const auto b64 = [](const std::string& s) {
+    return base64_encode(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(b64("\xff\xfe"), "//4=");
+
+  const auto probe = [](const std::string& path) {
+    const std::string bytes = read_file(path);
+    return probe_image_size(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  };
+  EXPECT_EQ(probe(kImages + "/huge_header.png"), std::make_pair(int64_t{40000}, int64_t{40000}));
+  EXPECT_EQ(probe(kImages + "/gray.png"), std::make_pair(int64_t{16}, int64_t{4}));
+  EXPECT_EQ(probe(kImages + "/oven.jpg"), std::make_pair(int64_t{332}, int64_t{500}));
+  EXPECT_EQ(probe(kImages + "/progressive.jpg"), std::make_pair(int64_t{64}, int64_t{48}));
+  EXPECT_EQ(probe(kImages + "/exif_rotate90.jpg"), std::make_pair(int64_t{48}, int64_t{32}));  // as stored
+  EXPECT_EQ(probe(kImages + "/not_an_image.png"), std::nullopt);
+  const std::string jpeg_start = "\xff\xd8\xff";
+  EXPECT_EQ(probe_image_size(reinterpret_cast<const uint8_t*>(jpeg_start.data()), jpeg_start.size()), std::nullopt);
+}
+
+TEST(ServerApi, ModeResolutionFollowsTheCli) {
+  const RequestLimits limits;
+  const auto parse = [&](const json& j) { return parse_segment_request(j.dump(), 100, 80, limits); };
+  EXPECT_EQ(parse({{"text", "a"}}).mode, "concept");
+  EXPECT_EQ(parse({{"points", arr({pt2(1, 2)})}}).mode, "object");
+  EXPECT_EQ(parse({{"points", arr({pt2(1, 2)})}, {"boxes", arr({bx(1, 1, 5, 5)})}}).mode,
+            "object");
+  const SegmentRequest r = parse({{"text", {"a", "b"}}, {"threshold", 0.25}, {"nms", 0.6}, {"max_instances", 5}});
+  EXPECT_EQ(r.texts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_FLOAT_EQ(r.options.score_threshold, 0.25f);
+  EXPECT_TRUE(r.options.nms);
+  EXPECT_FLOAT_EQ(r.options.nms_iou, 0.6f);
+  EXPECT_EQ(r.options.max_instances, 5);
+  EXPECT_FALSE(r.multimask.has_value());  // unset: object_prompt applies the CLI's default
+  const auto prompts = concept_prompts(r);
+  ASSERT_EQ(prompts.size(), 2u);
+  EXPECT_EQ(prompts[1].text, "b");
+  const SegmentRequest p = parse({{"points", arr({pt(1.5, 2, 0), pt2(3, 4)})},
+                                  {"multimask", false}});
+  ASSERT_EQ(p.points.size(), 2u);
+  EXPECT_FLOAT_EQ(p.points[0].x, 1.5f);
+  EXPECT_FALSE(p.points[0].positive);
+  EXPECT_TRUE(p.points[1].positive);
+  EXPECT_EQ(p.multimask, std::optional<bool>(false));
+  EXPECT_FALSE(object_prompt(p).multimask);
+  EXPECT_TRUE(object_prompt(parse({{"points", arr({pt2(1, 2)})}})).multimask);  // one click: 3 candidates
+  EXPECT_FALSE(object_prompt(parse({{"points", arr({pt2(1, 2), pt2(3, 4)})}})).multimask);
+  EXPECT_FALSE(object_prompt(parse({{"points", arr({pt2(1, 2)})}, {"boxes", arr({bx(1, 1, 5, 5)})}})).multimask);
+  EXPECT_TRUE(object_prompt(parse({{"points", arr({pt2(1, 2), pt2(3, 4)})}, {"multimask", true}})).multimask);
+  EXPECT_THROW(parse({{"mode", "object"}, {"text", "a"}}), Error);
+  EXPECT_THROW(parse({{"mode", "object"},
+                      {"boxes", arr({bx(1, 1, 5, 5), bx(1, 1, 5, 5)})}}),
+               Error);
+}
+
+// `sam3rt serve` as a process: prints its port, answers, and exits 0 on SIGTERM / SIGINT.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& model_dir) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    std::vector<std::string> args = {SAM3RT_CLI_PATH, "serve", "--model", model_dir, "--port", "0", "--threads", "1"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, SAM3RT_CLI_PATH, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    out_ = ::fdopen(fds[0], "r");
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_) ::fclose(out_);
+  }
+  // The first stdout line: "... on http://127.0.0.1:PORT/ ...".
+  int port() {
+    char line[1024] = {0};
+    if (!std::fgets(line, sizeof(line), out_)) return -1;
+    std::cmatch m;
+    if (!std::regex_search(line, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/)"))) return -1;
+    return std::stoi(m[1].str());
+  }
+  // Sends `sig` and waits up to 30 s; the exit status, or -1 on a hang or a signal death.
+  int stop_with(int sig) {
+    ::kill(pid_, sig);
+    for (int i = 0; i < 300; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  FILE* out_ = nullptr;
+};
+
+TEST(ServeCommand, AnswersAndStopsCleanlyOnSignals) {
+  test_model();  // writes the checkpoint
+  const std::string dir = checkpoint_dir().string();
+  for (int sig : {SIGTERM, SIGINT}) {
+    ServeProcess serve(dir);
+    const int port = serve.port();
+    ASSERT_GT(port, 0);
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60);
+    auto h = c.Get("/v1/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+    auto up = c.Post("/v1/images", png_bytes(test_rgb(24, 24)), "image/png");
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->status, 200);
+    EXPECT_EQ(serve.stop_with(sig), 0) << "signal " << sig;
+    EXPECT_FALSE(c.Get("/v1/health"));
+  }
+}
+
+}  // namespace
+}  // namespace sam3rt::server

@@ -1,0 +1,214 @@
+// The sam3rt command line as a user runs it: exit codes, one-line errors, output files.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "io/image.h"
+#include "render/coco_rle.h"
+
+namespace sam3rt {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CliRun run(const std::string& args) {
+  CliRun r;
+  const std::string cmd = std::string(SAM3RT_CLI_PATH) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string data(const std::string& rel) { return std::string(SAM3RT_TEST_DATA) + "/" + rel; }
+
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  const auto p = t.rfind('\n');
+  return p == std::string::npos ? t : t.substr(p + 1);
+}
+
+size_t count_lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("sam3rt_cli_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    // A small random sam3_video model with the real CLIP vocabulary (assets/demo).
+    const CliRun r = run("make-random-checkpoint --config " + std::string(SAM3RT_TEST_DATA) +
+                      "/../../assets/demo/config.json --out " + (dir_ / "model").string() + " --seed 3");
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static fs::path dir_;
+};
+fs::path Cli::dir_;
+
+TEST_F(Cli, InfoDescribesEveryLayout) {
+  for (const char* m : {"sam3_image", "sam3_tracker", "sam3_video"}) {
+    const CliRun r = run("info " + data(std::string("sam3-tiny-seed0/") + m));
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("keys: all"), std::string::npos) << r.output;
+  }
+  const CliRun r = run("info " + data("sam3-tiny-seed0/sam3_video"));
+  EXPECT_NE(r.output.find("(sam3_video)"), std::string::npos);
+  EXPECT_NE(r.output.find("671 tensors"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, InfoReportsBadInputOnOneLine) {
+  const fs::path bad = dir_ / "bad";
+  fs::create_directories(bad);
+  fs::copy_file(data("sam3-tiny-seed0/sam3_image/config.json"), bad / "config.json",
+                fs::copy_options::overwrite_existing);
+  {  // truncated checkpoint
+    std::ifstream in(data("sam3-tiny-seed0/sam3_image/model.safetensors"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(bad / "model.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  CliRun r = run("info " + bad.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.output), 1u) << r.output;
+  EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
+
+  r = run("info " + (dir_ / "missing").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("not a directory"), std::string::npos) << r.output;
+
+  std::ofstream(bad / "config.json") << R"({"model_type": "sam4"})";
+  r = run("info " + bad.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("unknown model_type 'sam4'"), std::string::npos) << r.output;
+
+  std::ofstream(bad / "config.json") << R"({"model_type": "sam3", "vision_config": {"fpn_hidden_size": "wide"}})";
+  r = run("info " + bad.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("vision_config.fpn_hidden_size' must be an integer"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, InfoListsKeyProblemsOfAMismatchedCheckpoint) {
+  // The image checkpoint under the tracker's config: every key problem is listed.
+  const fs::path mix = dir_ / "mix";
+  fs::create_directories(mix);
+  fs::copy_file(data("sam3-tiny-seed0/sam3_tracker/config.json"), mix / "config.json",
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(data("sam3-tiny-seed0/sam3_image/model.safetensors"), mix / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  const CliRun r = run("info " + mix.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("missing tracker_model.mask_decoder.iou_token.weight"), std::string::npos);
+  EXPECT_NE(r.output.find("unexpected detector_model.detr_decoder.query_embed.weight"), std::string::npos);
+}
+
+TEST_F(Cli, VerifyPassesTokenizerAndImageFixtures) {
+  CliRun r = run("verify " + data("tokenizer"));
+  EXPECT_EQ(r.code, 0) << last_line(r.output);
+  EXPECT_EQ(last_line(r.output).rfind("verify: 366/366 tensors within tolerance", 0), 0u) << last_line(r.output);
+
+  r = run("verify " + data("sam3-tiny-seed0/sam3_image"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("c1_text_boxes.pred_masks "), std::string::npos);
+  EXPECT_NE(r.output.find("c0_hf_text_only.vision_encoder.backbone.layers.3 "), std::string::npos);
+  int passed = 0, total = 0;
+  ASSERT_EQ(std::sscanf(last_line(r.output).c_str(), "verify: %d/%d", &passed, &total), 2);
+  EXPECT_EQ(passed, total);
+  EXPECT_GE(total, 140);
+}
+
+TEST_F(Cli, VerifyFailsOnATightToleranceAndOnANonFixture) {
+  CliRun r = run("verify " + data("sam3-tiny-seed0/sam3_image") + " --tolerance 1e-12");
+  EXPECT_EQ(r.code, 1) << last_line(r.output);
+  r = run("verify " + dir_.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("not a fixture folder"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, SegmentWritesOverlayMasksAndCocoRle) {
+  const fs::path out = dir_ / "seg";
+  const CliRun r = run("segment --model " + (dir_ / "model").string() + " --image " + data("images/oven.jpg") +
+                    " --text handle --text door --threshold 0 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("random weights"), std::string::npos);
+  ASSERT_TRUE(fs::exists(out / "overlay.png"));
+  const at::Tensor overlay = io::decode_image((out / "overlay.png").string());
+  EXPECT_EQ(overlay.size(0), 500);
+  EXPECT_EQ(overlay.size(1), 332);
+  std::ifstream in(out / "result.json");
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["image"]["width"], 332);
+  EXPECT_EQ(j["image"]["height"], 500);
+  EXPECT_TRUE(j["note"].get<std::string>().find("meaningless") != std::string::npos);
+  // Threshold 0 keeps every query of both prompts (8 each in this config).
+  ASSERT_EQ(j["instances"].size(), 16u);
+  double previous = 2.0;
+  for (size_t i = 0; i < j["instances"].size(); ++i) {
+    const auto& inst = j["instances"][i];
+    EXPECT_LE(inst["score"].get<double>(), previous);
+    previous = inst["score"].get<double>();
+    EXPECT_EQ(inst["mask"]["size"], (std::vector<int>{500, 332}));
+    render::CocoRle rle{500, 332, inst["mask"]["counts"].get<std::string>()};
+    const at::Tensor mask = render::decode_coco_rle(rle);
+    EXPECT_EQ(mask.sum().item<int64_t>(), inst["area"].get<int64_t>());
+    char name[32];
+    std::snprintf(name, sizeof(name), "mask_%03zu.png", i);
+    const at::Tensor png = io::decode_image((out / name).string());
+    EXPECT_EQ(png.select(2, 0).gt(127).sum().item<int64_t>(), inst["area"].get<int64_t>());
+    const auto& box = inst["box"];
+    EXPECT_GE(box[0].get<double>(), 0.0);
+    EXPECT_LE(box[2].get<double>(), 332.0);
+  }
+  EXPECT_TRUE(j["timings_ms"].contains("vision_encoder"));
+  EXPECT_TRUE(j["timings_ms"].contains("detector"));
+}
+
+TEST_F(Cli, SegmentRejectsBadInput) {
+  const std::string base = "segment --model " + (dir_ / "model").string() + " --out " + (dir_ / "x").string();
+  const std::string img = " --image " + data("images/oven.jpg");
+  struct Case {
+    std::string args;
+    int code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {base + img, 1, "no prompt"},
+      {base + img + " --box 10,10,50,50", 1, "ambiguous"},
+      {base + img + " --mode concept --box 10,10,400,50", 1, "outside the 332x500 image"},
+      {base + img + " --mode concept --box 50,10,20,50", 1, "x2 > x1"},
+      {base + img + " --mode concept --box 1,2,3", 1, "expected x1,y1,x2,y2"},
+      {base + img + " --text shoe --mode sideways", 1, "--mode must be concept or object"},
+      {base + " --image " + (dir_ / "nope.jpg").string() + " --text shoe", 1, "nope.jpg"},
+      {base + " --image " + data("images/not_an_image.png") + " --text shoe", 1, "not_an_image.png"},
+      {base + img + " --text shoe --frobnicate", 2, "frobnicate"},
+      {"segment --model " + data("sam3-tiny-seed0/sam3_tracker") + " --out " + (dir_ / "x").string() + img +
+           " --text shoe",
+       1, "no concept detector"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args);
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
+    EXPECT_EQ(count_lines(r.output), 1u) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace sam3rt

@@ -1,0 +1,91 @@
+// sam3rt serve: the HTTP API and web page (src/server/, docs/server.md). Runs until
+// SIGINT or SIGTERM, then stops accepting, finishes in-flight requests and exits 0.
+#include <CLI/CLI.hpp>
+
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "commands.h"
+#include "sam3rt/sam3rt.h"
+#include "server/server.h"
+
+namespace sam3rt::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string model;
+  server::ServerOptions options;
+  size_t cache_mb = 2048;
+  size_t max_body_mb = 32;
+  int threads = 0;
+  bool hf_text_only = false;
+};
+
+void run_serve(ServeArgs& a) {
+  // Block the stop signals in this thread before any other starts (the model's and the
+  // server's threads inherit the mask), then take them synchronously with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  SAM3RT_CHECK(pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) == 0, kInternal, "cannot block SIGINT/SIGTERM");
+  std::signal(SIGPIPE, SIG_IGN);  // a client hanging up must not end the server
+
+  ModelOptions mo;
+  mo.model_dir = a.model;
+  mo.num_threads = a.threads;
+  mo.hf_text_only = a.hf_text_only;
+  auto model = Model::load(mo);
+  if (model->has_random_weights()) {
+    std::fprintf(stderr, "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for "
+                         "real results)\n", a.model.c_str());
+  }
+  a.options.cache_bytes = a.cache_mb << 20;
+  a.options.max_body_bytes = a.max_body_mb << 20;
+  server::Server server(model, a.options);
+  const int port = server.start();
+  std::printf("sam3rt serve: %s model from %s on http://%s:%d/ (Ctrl-C to stop)\n", model->type_name().c_str(),
+              a.model.c_str(), a.options.host.c_str(), port);
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "sam3rt serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  std::fprintf(stderr, "sam3rt serve: stopped\n");
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("serve", "HTTP API and web page for click / box / text segmentation");
+  auto a = std::make_shared<ServeArgs>();
+  cmd->add_option("--model", a->model, "model folder (config.json + model.safetensors)")->required();
+  cmd->add_option("--host", a->options.host, "address to bind (default 127.0.0.1: this machine only)");
+  cmd->add_option("--port", a->options.port, "TCP port (0 = any free port, printed on start)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-threads", a->options.http_threads, "connection threads")->check(CLI::Range(1, 1024));
+  cmd->add_option("--inference-slots", a->options.inference_slots, "model runs at once; the rest queue")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--cache-mb", a->cache_mb, "memory budget of the image-feature cache (LRU), MiB")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-body-mb", a->max_body_mb, "largest request body, MiB")->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-pixels", a->options.max_image_pixels, "largest image, width x height")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  cmd->add_option("--max-prompts", a->options.max_prompts, "most texts + boxes + points in one request")
+      ->check(CLI::Range(1, 10000));
+  cmd->add_option("--threads", a->threads, "CPU threads per model run (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--hf-text-only", a->hf_text_only,
+                "transformers' text-only path (no geometry CLS token) instead of Meta's");
+  cmd->add_flag("--log", a->options.log_requests, "log every request on stderr");
+  cmd->callback([&exit_code, a] {
+    run_serve(*a);
+    exit_code = 0;
+  });
+}
+
+}  // namespace sam3rt::cli
