@@ -439,7 +439,7 @@ int main(int argc, char** argv) {
           const at::Tensor q = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
           const at::Tensor k = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
           const at::Tensor v = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
-          for (int64_t budget : {int64_t{1} << 18, int64_t{1} << 20, int64_t{1} << 21, int64_t{6} << 20}) {
+          for (int64_t budget : {int64_t{1} << 20, int64_t{6} << 20, int64_t{16} << 20, int64_t{28} << 20}) {
             done.push_back(run_stage(std::string("attention_") + c.name + "_" + std::to_string(budget >> 10) + "k", warmup,
                                      reps, [&](Breakdown&) {
                                        at::Tensor o = sam3rt::nn::scaled_dot_product_attention(q, k, v, {}, 0.125, budget);

@@ -11,7 +11,9 @@
 #            e.g. the SAM 2 notebooks' bedroom.mp4
 # MODEL_DIR  a sam3_video checkpoint (default: /tmp/sam3rt-tiny-video, written on first use
 #            from the tiny fixture config, its text vocabulary widened to CLIP's so that
-#            the bundled tokenizer loads; random weights, 13 MB). Full size: make one with
+#            the bundled tokenizer loads; random weights, 13 MB, with the tracker's
+#            object-score bias raised so that objects are present and their masks get
+#            drawn and written; see video_memory --boost-object-score). Full size: make one with
 #            sam3rt make-random-checkpoint --config
 #            tests/data/sam3-full-manifest/sam3_video_config.json (3.4 GB; never commit it)
 # LENGTHS    frame counts to compare (default: "300 1000")
@@ -40,14 +42,6 @@ if [ ! -f "$build/libsam3rt.a" ] || [ ! -x "$build/sam3rt" ]; then
   echo "video_memory.sh: build sam3rt first (cmake --build $build)" >&2
   exit 1
 fi
-if [ ! -f "$model/model.safetensors" ]; then
-  echo "video_memory.sh: writing a tiny random sam3_video checkpoint to $model" >&2
-  mkdir -p "$model.config"
-  sed 's/"vocab_size": 100$/"vocab_size": 49408/' "$root/tests/data/sam3-tiny-seed0/sam3_video/config.json" \
-    >"$model.config/config.json"
-  "$build/sam3rt" make-random-checkpoint --config "$model.config/config.json" --out "$model" >/dev/null
-  rm -rf "$model.config"
-fi
 
 libs=(-ltorch_cpu -lc10 -lz -pthread)
 if grep -q '^SAM3RT_WITH_OPENCV:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
@@ -63,6 +57,16 @@ $cxx -std=c++20 -O2 -DNDEBUG -D_GLIBCXX_USE_CXX11_ABI=1 -DAT_PER_OPERATOR_HEADER
   -DTORCH_ASSERT_ONLY_METHOD_OPERATORS -I"$root/include" -I"$root/src" -c "$root/bench/video/video_memory.cpp" \
   -o "$exe.o"
 c++ "${linker[@]}" "$exe.o" "$build/libsam3rt.a" "${libs[@]}" -o "$exe"
+
+if [ ! -f "$model/model.safetensors" ]; then
+  echo "video_memory.sh: writing a tiny random sam3_video checkpoint to $model" >&2
+  mkdir -p "$model.tmp"
+  sed 's/"vocab_size": 100$/"vocab_size": 49408/' "$root/tests/data/sam3-tiny-seed0/sam3_video/config.json" \
+    >"$model.tmp/config.json"
+  "$build/sam3rt" make-random-checkpoint --config "$model.tmp/config.json" --out "$model.tmp/random" >/dev/null
+  "$exe" --boost-object-score "$model.tmp/random" "$model" 20 >/dev/null
+  rm -rf "$model.tmp"
+fi
 
 timer=()
 if [ -x /usr/bin/time ]; then timer=(/usr/bin/time -v); fi

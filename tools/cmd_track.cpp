@@ -1,6 +1,6 @@
-// sam3rt track: objects prompted with clicks, boxes or masks on any frame, tracked through a
-// video (file or frame folder); writes per-object mask PNGs, an overlay video and
-// tracks.json. Text prompts (--text) are pending (see include/sam3rt/video.h).
+// sam3rt track: objects prompted with clicks, boxes or masks on any frame, or every
+// instance of a text, tracked through a video (file or frame folder); writes per-object
+// mask PNGs, an overlay video and tracks.json.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -31,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 struct TrackArgs {
   std::string model, video, out;
   std::vector<std::string> texts, points, boxes, masks;
-  bool reverse = false, no_overlay = false, no_masks = false;
+  bool reverse = false, no_overlay = false, no_masks = false, hf_text_only = false;
   int max_objects = 0, threads = 0;
   int64_t start = -1, max_frames = 0;
   double fps = 0;
@@ -237,6 +237,7 @@ void run_track(const TrackArgs& a) {
   ModelOptions mo;
   mo.model_dir = a.model;
   mo.num_threads = a.threads;
+  mo.hf_text_only = a.hf_text_only;
   auto model = Model::load(mo);
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   VideoOptions vo;
@@ -244,7 +245,8 @@ void run_track(const TrackArgs& a) {
   const double fps = a.fps > 0 ? a.fps : source->fps();
   const std::string video_name = source->name();
   VideoSession session(model, std::move(source), vo);
-  for (const auto& t : a.texts) session.add_text(t, a.start >= 0 ? a.start : 0);  // pending: throws kUnsupported
+  const bool text_mode = !a.texts.empty();
+  for (const auto& t : a.texts) session.add_text(t, a.start >= 0 ? a.start : 0);
 
   // Objects in ascending id order (their order in the outputs and colours).
   nlohmann::ordered_json prompt_json = nlohmann::ordered_json::array();
@@ -275,11 +277,13 @@ void run_track(const TrackArgs& a) {
   po.start_frame = a.start;
   po.max_frames = a.max_frames;
   int64_t start = a.start;
+  if (start < 0 && text_mode) start = 0;
   if (start < 0) {
     start = a.reverse ? -1 : n;
     for (const auto& p : prompts) start = a.reverse ? std::max(start, p.frame) : std::min(start, p.frame);
   }
-  int64_t total = a.reverse ? start + 1 : n - start;
+  // Backwards, text tracking starts one frame before the start (transformers' order).
+  int64_t total = a.reverse ? (text_mode ? start : start + 1) : n - start;
   if (a.max_frames > 0) total = std::min(total, a.max_frames);
 
   nlohmann::ordered_json header;
@@ -288,8 +292,12 @@ void run_track(const TrackArgs& a) {
   if (model->has_random_weights()) header["note"] = "random-weight checkpoint: masks are meaningless";
   header["direction"] = a.reverse ? "reverse" : "forward";
   header["start_frame"] = start;
-  header["objects"] = std::vector<int64_t>(ids.begin(), ids.end());
-  header["prompts"] = std::move(prompt_json);
+  if (text_mode) {
+    header["texts"] = a.texts;
+  } else {
+    header["objects"] = std::vector<int64_t>(ids.begin(), ids.end());
+    header["prompts"] = std::move(prompt_json);
+  }
   render::TrackWriterOptions wo;
   wo.dir = a.out;
   wo.mask_pngs = !a.no_masks;
@@ -299,32 +307,41 @@ void run_track(const TrackArgs& a) {
 
   Progress progress(total);
   std::map<std::string, double> stage_ms;
-  int64_t present = 0;
+  int64_t present = 0, object_frames = 0;
+  std::set<int64_t> seen;
   const auto t_track = Clock::now();
   const int64_t done = session.propagate([&](const TrackFrame& f) {
     const auto t0 = Clock::now();
     writer.add(f, session.frame(f.index));
     stage_ms["write"] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     for (const auto& [k, v] : f.timings_ms) stage_ms[k] += v;
-    for (const auto& o : f.objects) present += o.present ? 1 : 0;
+    for (const auto& o : f.objects) {
+      present += o.present ? 1 : 0;
+      if (o.present) seen.insert(o.id);
+    }
+    object_frames += static_cast<int64_t>(f.objects.size());
     progress.update(writer.frames_added());
     return true;
   }, po);
-  const std::vector<std::string> written = writer.finish([&](int64_t i) { return session.frame(i); });
+  nlohmann::ordered_json trailer;
+  if (text_mode) trailer["objects"] = std::vector<int64_t>(seen.begin(), seen.end());
+  const std::vector<std::string> written =
+      writer.finish([&](int64_t i) { return session.frame(i); }, text_mode ? trailer.dump() : "");
   const double track_s = std::chrono::duration<double>(Clock::now() - t_track).count();
 
   if (model->has_random_weights()) {
     std::fprintf(stderr, "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for "
                          "real results)\n", a.model.c_str());
   }
+  const size_t objects = text_mode ? seen.size() : ids.size();
   std::printf("tracked %zu object%s over %lld frame%s (%s from frame %lld) in %.1f s, %.2f frames/s (model load %.1f s)\n",
-              ids.size(), ids.size() == 1 ? "" : "s", static_cast<long long>(done), done == 1 ? "" : "s",
+              objects, objects == 1 ? "" : "s", static_cast<long long>(done), done == 1 ? "" : "s",
               a.reverse ? "backwards" : "forwards", static_cast<long long>(start), track_s,
               track_s > 0 ? done / track_s : 0.0, load_s);
   std::printf("per frame:");
   for (const auto& [k, v] : stage_ms) std::printf("  %s %.1f ms", k.c_str(), done > 0 ? v / done : 0.0);
   std::printf("\nobjects present on %lld of %lld object-frames\n", static_cast<long long>(present),
-              static_cast<long long>(done * static_cast<int64_t>(ids.size())));
+              static_cast<long long>(object_frames));
   std::printf("wrote");
   for (size_t i = 0; i < written.size(); ++i) std::printf("%s %s", i ? "," : "", written[i].c_str());
   std::printf("\n");
@@ -344,11 +361,13 @@ void add_track_command(CLI::App& app, int& exit_code) {
                   "same frame and object add up");
   cmd->add_option("--box", a->boxes, "box F:x1,y1,x2,y2[@OBJ] on frame F (one per object and frame); repeat");
   cmd->add_option("--mask", a->masks, "mask F:MASK.png[@OBJ]: a PNG of the video's size, white = object; repeat");
-  cmd->add_option("--text", a->texts, "track every instance of a concept (pending: not available yet)");
+  cmd->add_option("--text", a->texts,
+                  "track every instance of a concept, numbered by the detector (instead of clicks); repeat");
   cmd->add_flag("--reverse", a->reverse,
-                "track backwards, from the latest prompted frame (or --start) down to frame 0");
+                "track backwards, from the latest prompted frame (or --start) down to frame 0 (text: from the "
+                "frame before --start)");
   cmd->add_option("--start", a->start, "first frame to track (default: the earliest prompted frame, the latest "
-                                       "with --reverse)")
+                                       "with --reverse; text: 0)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-frames", a->max_frames, "track at most this many frames (0 = to the end)")
       ->check(CLI::NonNegativeNumber);
@@ -359,6 +378,8 @@ void add_track_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-overlay", a->no_overlay, "do not write overlay.mp4");
   cmd->add_flag("--no-masks", a->no_masks, "do not write mask PNGs (tracks.json still has every mask)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--hf-text-only", a->hf_text_only,
+                "--text: transformers' text-only detector query (no geometry CLS token) instead of Meta's");
   cmd->callback([&exit_code, a] {
     run_track(*a);
     exit_code = 0;

@@ -13,6 +13,12 @@
 // too. HISTORY is VideoOptions::history_radius: -1 keeps every frame's memory, the control
 // run that shows the measurement sees growth.
 //
+// A random checkpoint's tracker usually finds no object (object score logit <= 0: empty
+// masks), which would leave the mask drawing, encoding and writing unmeasured.
+//   video_memory --boost-object-score SRC_DIR DST_DIR DELTA
+// copies a checkpoint with DELTA added to the tracker's object-score bias, so that objects
+// are present and have masks (bench/video_memory.sh does this for its default model).
+//
 // Prints human-readable lines and one final line "RESULT {json}" with: frames, objects,
 // peak_rss_kb (getrusage ru_maxrss), rss_kb at 10 % / 50 % / 100 % of the frames (VmRSS),
 // the mean and median wall time per frame (decode to callback return) and the mean of each
@@ -33,6 +39,9 @@
 #include <sam3rt/sam3rt.h>
 #include <sam3rt/video.h>
 
+#include <filesystem>
+
+#include "io/safetensors.h"
 #include "io/video.h"
 #include "render/video_writer.h"
 
@@ -71,7 +80,35 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+int boost_object_score(const std::string& src, const std::string& dst, double delta) {
+  namespace fs = std::filesystem;
+  const std::string kBias = "tracker_model.mask_decoder.pred_obj_score_head.proj_out.bias";
+  const auto file = sam3rt::io::SafetensorsFile::open(src + "/model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  bool found = false;
+  for (const auto& info : file->tensors()) {
+    at::Tensor t = file->tensor(info);
+    if (info.name == kBias) {
+      t = t.add(delta);
+      found = true;
+    }
+    tensors.emplace_back(info.name, t);
+  }
+  if (!found) {
+    std::fprintf(stderr, "video_memory: %s has no %s\n", src.c_str(), kBias.c_str());
+    return 1;
+  }
+  fs::create_directories(dst);
+  fs::copy_file(src + "/config.json", dst + "/config.json", fs::copy_options::overwrite_existing);
+  sam3rt::io::write_safetensors(dst + "/model.safetensors", tensors, file->metadata());
+  std::printf("wrote %s: %s of %s plus %g\n", dst.c_str(), kBias.c_str(), src.c_str(), delta);
+  return 0;
+}
+
 int run(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--boost-object-score") {
+    return boost_object_score(argv[2], argv[3], std::atof(argv[4]));
+  }
   if (argc < 4) {
     std::fprintf(stderr, "usage: video_memory VIDEO MODEL_DIR FRAMES [OBJECTS=1] [THREADS=1] [OUT_DIR] [HISTORY=0]\n");
     return 2;
@@ -122,7 +159,7 @@ int run(int argc, char** argv) {
   std::map<std::string, double> stage_ms;
   std::map<int64_t, long> rss_at;
   const int64_t marks[3] = {std::max<int64_t>(1, frames / 10), std::max<int64_t>(1, frames / 2), frames};
-  int64_t done = 0;
+  int64_t done = 0, present = 0, mask_pixels = 0;
   auto frame_start = Clock::now();
   const auto t_all = Clock::now();
   session.propagate([&](const sam3rt::TrackFrame& f) {
@@ -132,6 +169,10 @@ int run(int argc, char** argv) {
       stage_ms["write"] += std::chrono::duration<double, std::milli>(Clock::now() - tw).count();
     }
     for (const auto& [k, v] : f.timings_ms) stage_ms[k] += v;
+    for (const auto& o : f.objects) {
+      present += o.present ? 1 : 0;
+      mask_pixels += o.area;
+    }
     const auto now = Clock::now();
     per_frame.push_back(std::chrono::duration<double, std::milli>(now - frame_start).count());
     frame_start = now;
@@ -155,6 +196,9 @@ int run(int argc, char** argv) {
   const long peak = peak_rss_kb();
   std::printf("tracked %lld frames in %.1f s: %.1f ms/frame mean, %.1f ms median\n", static_cast<long long>(done),
               total_s, mean, median(per_frame));
+  std::printf("objects present on %lld of %lld object-frames, %.1f %% of their pixels on average\n",
+              static_cast<long long>(present), static_cast<long long>(done * objects),
+              100.0 * static_cast<double>(mask_pixels) / std::max<double>(1, static_cast<double>(done * objects * W * H)));
   std::printf("stages (mean ms/frame):");
   for (const auto& [k, v] : stage_ms) std::printf("  %s %.1f", k.c_str(), v / std::max<int64_t>(1, done));
   std::printf("\npeak RSS %ld KiB (%.1f MiB); RSS at %lld / %lld / %lld frames: %ld / %ld / %ld KiB\n", peak,
@@ -163,7 +207,7 @@ int run(int argc, char** argv) {
   std::printf("RESULT {\"frames\": %lld, \"objects\": %d, \"threads\": %d, \"peak_rss_kb\": %ld, \"rss_kb\": [%ld, %ld, "
               "%ld], \"ms_per_frame_mean\": %.2f, \"ms_per_frame_median\": %.2f",
               static_cast<long long>(done), objects, at::get_num_threads(), peak, rss_at[marks[0]], rss_at[marks[1]],
-              rss_at[marks[2]], mean, median(per_frame));
+              rss_at[marks[2]], mean, median(per_frame), static_cast<long long>(present));
   for (const auto& [k, v] : stage_ms) std::printf(", \"%s_ms\": %.2f", k.c_str(), v / std::max<int64_t>(1, done));
   std::printf(", \"load_average\": %.2f}\n", load_average());
   return 0;

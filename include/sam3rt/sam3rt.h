@@ -5,3 +5,4 @@
 #include "sam3rt/model.h"
 #include "sam3rt/options.h"
 #include "sam3rt/types.h"
+#include "sam3rt/video.h"

@@ -1,5 +1,6 @@
-// sam3rt's video API: frame sources and the video session (objects prompted with clicks,
-// boxes or masks on any frame, then tracked through the video with memory).
+// sam3rt's video API: frame sources and the video session: objects prompted with clicks,
+// boxes or masks on any frame, or every instance of a text, tracked through the video with
+// memory.
 //
 // Basic use:
 //   auto model = sam3rt::Model::load(mo);            // a sam3_video checkpoint (facebook/sam3)
@@ -16,9 +17,9 @@
 // and every result goes to the callback rather than into the session, so memory stays flat
 // with the video's length.
 //
-// Text prompts ("track every person") are PENDING: the detector-driven video pipeline is
-// being built (src/models/video/). VideoSession::add_text() documents the interface it will
-// have and throws Error(kUnsupported) until then.
+// Text prompts instead of clicks:
+//   session.add_text("person");                      // every person, numbered by the detector
+//   session.propagate(on_frame);                     // objects appear and leave frame by frame
 //
 // Thread-safety: a FrameSource and a VideoSession are not thread-safe (use one per thread);
 // the Model they share is.
@@ -76,8 +77,9 @@ std::unique_ptr<FrameSource> open_frame_source(const std::string& path, const Fr
 
 // Per session.
 struct VideoOptions {
-  // At most this many objects (distinct ids) in the session; 0 = no limit. For text
-  // prompts (pending) it will cap the objects the detector may add.
+  // At most this many objects (distinct ids) in the session; 0 = no limit. With text
+  // prompts it caps the masklets the detector may start (with the config's
+  // max_num_objects, whichever is smaller).
   int max_objects = 0;
   // Decoded-frame cache of a source opened from a path (see FrameSourceOptions).
   int cache_frames = 8;
@@ -94,10 +96,13 @@ struct VideoOptions {
 struct PropagateOptions {
   // false: start_frame, start_frame + 1, ... to the last frame. true: start_frame,
   // start_frame - 1, ... down to frame 0 (objects then see the video played backwards).
+  // With text prompts, backwards starts at start_frame - 1, as transformers' Sam3VideoModel
+  // does (the start frame belongs to the forward pass).
   bool reverse = false;
   // -1: the earliest frame that has prompts going forwards, the latest going backwards, so
   // that one pass in either direction meets every prompt. (SAM 2 and transformers start
-  // from the earliest in both directions; pass it explicitly for that.)
+  // from the earliest in both directions; pass it explicitly for that.) Text prompts: the
+  // frame given to add_text() (the earliest, if several).
   int64_t start_frame = -1;
   // At most this many frames, the start frame included; 0 = no limit.
   int64_t max_frames = 0;
@@ -113,8 +118,12 @@ struct TrackedObject {
   int64_t area = 0;      // mask pixels
 };
 
-// The tracker's result for one frame: every object of the session, in the order objects
-// were first prompted (an object prompted only on later frames is reported absent).
+// The tracker's result for one frame. Clicks, boxes and masks: every object of the
+// session, in the order objects were first prompted (an object prompted only on later
+// frames is reported absent). Text: the objects the pipeline shows on this frame (ids
+// ascending, all present; score = the detection score of the object; the box is the tight
+// box of the final mask, where transformers' postprocess_outputs gives the extent of the
+// mask before the object-wise non-overlap).
 struct TrackFrame {
   int64_t index = 0;                         // frame index in the video
   int64_t width = 0, height = 0;             // video resolution
@@ -157,29 +166,37 @@ class VideoSession {
   // points; a point or box outside the frame, a box with x2 <= x1 or y2 <= y1 or marked
   // negative; a second box for the same object and frame; points or a box where that
   // object has a mask on that frame, or the reverse; a mask of another size than the
-  // video; a new object beyond VideoOptions::max_objects; any click prompt once the
-  // session has a text prompt.
+  // video; a new object beyond VideoOptions::max_objects; a session with text prompts.
   void add_points(int64_t frame, int64_t object_id, const std::vector<Point>& points);
   void add_box(int64_t frame, int64_t object_id, const Box& box);
   // mask: [height, width] bool or uint8 (non-zero = object) at the video's resolution.
   void add_mask(int64_t frame, int64_t object_id, const at::Tensor& mask);
 
-  // PENDING: text-prompted video (detect and track every instance of a concept; objects
-  // get ids from the detector). Until the pipeline in src/models/video/ lands this always
-  // throws Error(kUnsupported). Already checked now: an empty text, a frame outside the
-  // video, a model without a detector, and mixing with click prompts (Error(
-  // kInvalidArgument): text-found objects are numbered by the detector, so one session
-  // takes either text or clicks/boxes/masks).
+  // Detect and track every instance of `text` (several texts: each finds its own
+  // instances) with the detector-driven pipeline (models/video/text_video.h: transformers'
+  // Sam3VideoModel; ModelOptions::hf_text_only selects its text-only detector query, else
+  // Meta's with the geometry CLS token). Objects get ids from the pipeline, start, continue
+  // and end by its matching, hotstart and keep-alive rules; results are held back
+  // hotstart_delay - 1 frames (config) so that masklets removed by hotstart never show.
+  // `frame` is where propagate() starts by default. Throws Error(kInvalidArgument) for an
+  // empty text, a frame outside the video, a session that already has click, box or mask
+  // prompts (text-found objects are numbered by the detector, so a session takes either),
+  // or a text added after propagation started; Error(kUnsupported) for a model without the
+  // detector and its video config (sam3_video layout).
   void add_text(const std::string& text, int64_t frame = 0);
+  // The texts added, in order.
+  std::vector<std::string> texts() const;
 
-  // Ids of the objects with prompts, in the order they were first prompted.
+  // Clicks, boxes, masks: the ids of the objects with prompts, in the order they were first
+  // prompted. Text: the ids of the masklets the pipeline holds now.
   std::vector<int64_t> object_ids() const;
 
   // Tracks every object frame by frame (see PropagateOptions), calling on_frame after each
   // frame; returns the number of frames delivered. May be called again: in the other
   // direction, from another frame, or after corrections. Throws Error(kInvalidArgument)
   // without prompts or for a start frame outside the video; the source's errors (a frame
-  // that cannot be decoded) propagate, as do the callback's exceptions.
+  // that cannot be decoded) propagate, as do the callback's exceptions. With text prompts,
+  // stopping early (on_frame returns false) drops the frames held back for hotstart.
   int64_t propagate(const TrackCallback& on_frame, const PropagateOptions& options = {});
 
   // Forgets every object, prompt and memory (the video stays open).
@@ -188,6 +205,8 @@ class VideoSession {
   struct State;
 
  private:
+  int64_t propagate_text(const TrackCallback& on_frame, const PropagateOptions& options);
+
   std::shared_ptr<const Model> model_;
   std::unique_ptr<State> state_;
 };

@@ -16,11 +16,13 @@
 namespace sam3rt::nn {
 
 namespace {
-// Scores live in one reused buffer of at most this many floats (24 MiB): small enough that
-// glibc keeps it on the heap (reused, no page faults per call; see
-// pipeline/memory_tuning.h), large enough for efficient GEMMs. Larger problems go in
-// chunks of heads and query rows.
-constexpr int64_t kScoreBudget = 6ll << 20;
+// Scores live in one buffer of at most this many floats (64 MiB), reused by every chunk of
+// a call; larger problems go in chunks of heads and query rows. Few, large chunks: on the
+// 2-core machines every BLAS call and every parallel ATen op costs a hand-over between
+// thread pools, which under load dominates smaller chunks (ViT global attention, 16 heads
+// x 5184^2: 4.5 s with 24 MiB chunks, 3.1 s with 64 MiB, at a load average of 6;
+// docs/performance.md).
+constexpr int64_t kScoreBudget = 16ll << 20;
 }  // namespace
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

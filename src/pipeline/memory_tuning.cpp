@@ -21,10 +21,11 @@ AllocatorTuning apply() {
       return t;
     }
   }
-  // mmap threshold: glibc's largest allowed value (HEAP_MAX_SIZE / 2 = 32 MiB on 64-bit
-  // for the dynamic cap, but mallopt accepts up to 32 MiB only too). Blocks below it come
-  // from the heap and are reused after free; above it they are still mapped per call,
-  // so the big ones are also kept by raising the trim threshold and top pad.
+  // mmap threshold: the largest value glibc accepts (32 MiB on 64-bit; the reference's
+  // MALLOC_MMAP_THRESHOLD_=16 GiB is refused and has no effect). Blocks below it come
+  // from the heap and are reused after free; sam3rt keeps its big temporaries below it
+  // (attention and MLP chunks, one [tokens, width] matrix at a time). The trim threshold
+  // and top pad keep freed heap memory instead of returning it to the kernel.
   constexpr int kMmapThreshold = 32 << 20;
   constexpr int kTrimThreshold = 1 << 30;
   constexpr int kTopPad = 256 << 20;

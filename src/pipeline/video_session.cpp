@@ -1,6 +1,9 @@
-// sam3rt::VideoSession: a FrameSource, the prompts per object and frame in video pixels,
-// and the video tracker (models/tracker/video_tracker.h) they are handed to, scaled to the
-// model input, when propagation starts.
+// sam3rt::VideoSession: a FrameSource and one of two engines:
+//  - clicks, boxes and masks: the prompts per object and frame in video pixels, and the
+//    video tracker (models/tracker/video_tracker.h) they are handed to, scaled to the model
+//    input, when propagation starts;
+//  - text: the detector-driven pipeline (models/video/text_video.h), which finds, numbers
+//    and tracks every instance of the texts.
 #include <ATen/ops/nonzero.h>
 #include <ATen/ops/sigmoid.h>
 #include <ATen/ops/tensor.h>
@@ -14,6 +17,7 @@
 
 #include "io/video.h"
 #include "models/tracker/video_tracker.h"
+#include "models/video/text_video.h"
 #include "pipeline/model_impl.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/preprocess.h"
@@ -80,6 +84,13 @@ struct VideoSession::State {
   const models::Sam3Modules* modules = nullptr;
   std::unique_ptr<models::VideoTracker> tracker;
   std::vector<ObjectPrompts> objects;  // in the order first prompted
+  // Text prompts: a copy of the modules (weights shared) with the object limit, and the
+  // pipeline; created by the first add_text().
+  std::unique_ptr<models::Sam3Modules> text_modules;
+  std::unique_ptr<models::TextVideoSession> text;
+  std::vector<std::string> texts;
+  int64_t text_frame = -1;    // the earliest frame given with a text
+  bool text_started = false;  // propagate() ran
   int64_t image_size = 0;
   at::Device device{at::kCPU};
 
@@ -88,6 +99,12 @@ struct VideoSession::State {
     SAM3RT_CHECK(frame >= 0 && frame < n, kInvalidArgument, what, " on frame ", frame, ": ",
                  frame < 0 ? "frames are numbered from 0" : "past the end of the video", " (", source->name(),
                  " has ", n, " frame", n == 1 ? "" : "s", ", 0..", n - 1, ")");
+  }
+
+  void check_no_text(int64_t object_id) const {
+    SAM3RT_CHECK(texts.empty(), kInvalidArgument, "object ", object_id, ": this session tracks the text prompt '",
+                 texts.empty() ? "" : texts.front(), "', whose objects are numbered by the detector; a session "
+                 "takes either text or clicks, boxes and masks");
   }
 
   // The prompts of (object, frame), creating the object if new (checked against
@@ -195,6 +212,36 @@ struct VideoSession::State {
   }
 };
 
+namespace {
+
+// The text pipeline's post-processed objects of a frame -> TrackFrame (present objects
+// only; score = detection score; box = the mask's tight box in pixel corners).
+TrackFrame text_frame_result(int64_t index, const models::TextVideoObjects& post, int64_t W, int64_t H) {
+  TrackFrame f;
+  f.index = index;
+  f.width = W;
+  f.height = H;
+  const at::Tensor ids = post.object_ids.to(at::kLong).cpu().contiguous();
+  const at::Tensor scores = post.scores.to(at::kFloat).cpu().contiguous();
+  const at::Tensor masks = post.masks.cpu();  // [K, H, W] bool
+  for (int64_t k = 0; k < ids.numel(); ++k) {
+    TrackedObject o;
+    o.id = ids[k].item<int64_t>();
+    o.present = true;
+    o.score = scores[k].item<float>();
+    o.mask = masks[k];
+    o.area = o.mask.sum().item<int64_t>();
+    if (o.area > 0) o.box = mask_box(o.mask);
+    f.objects.push_back(std::move(o));
+  }
+  return f;
+}
+
+// Thrown through the text pipeline's propagate() when the callback asks to stop.
+struct StopPropagation {};
+
+}  // namespace
+
 VideoSession::VideoSession(std::shared_ptr<const Model> model, const std::string& video_path,
                            const VideoOptions& options)
     : VideoSession(model, open_for(model, video_path, options), options) {}
@@ -235,6 +282,7 @@ at::Tensor VideoSession::frame(int64_t index) { return state_->source->frame(ind
 void VideoSession::add_points(int64_t frame, int64_t object_id, const std::vector<Point>& points) {
   State& s = *state_;
   s.check_frame(frame, "points");
+  s.check_no_text(object_id);
   SAM3RT_CHECK(!points.empty(), kInvalidArgument, "object ", object_id, ", frame ", frame, ": no points given");
   const int64_t W = s.source->width(), H = s.source->height();
   for (size_t i = 0; i < points.size(); ++i) {
@@ -255,6 +303,7 @@ void VideoSession::add_points(int64_t frame, int64_t object_id, const std::vecto
 void VideoSession::add_box(int64_t frame, int64_t object_id, const Box& box) {
   State& s = *state_;
   s.check_frame(frame, "box");
+  s.check_no_text(object_id);
   const int64_t W = s.source->width(), H = s.source->height();
   const Box& b = box;
   SAM3RT_CHECK(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) && std::isfinite(b.y2),
@@ -279,6 +328,7 @@ void VideoSession::add_box(int64_t frame, int64_t object_id, const Box& box) {
 void VideoSession::add_mask(int64_t frame, int64_t object_id, const at::Tensor& mask) {
   State& s = *state_;
   s.check_frame(frame, "mask");
+  s.check_no_text(object_id);
   const int64_t W = s.source->width(), H = s.source->height();
   SAM3RT_CHECK(mask.defined() && (mask.scalar_type() == at::kBool || mask.scalar_type() == at::kByte),
                kInvalidArgument, "object ", object_id, ", frame ", frame, ": a mask prompt must be bool or uint8");
@@ -297,26 +347,104 @@ void VideoSession::add_text(const std::string& text, int64_t frame) {
   State& s = *state_;
   SAM3RT_CHECK(!text.empty(), kInvalidArgument, "a text prompt must not be empty");
   s.check_frame(frame, "text");
-  SAM3RT_CHECK(model_->can_segment_concepts(), kUnsupported, "model type ", model_->type_name(),
-               " has no detector for text prompts");
+  const Model::Impl& impl = model_->impl();
+  SAM3RT_CHECK(model_->can_segment_concepts() && impl.tokenizer.has_value() && impl.modules->config.video.has_value(),
+               kUnsupported, "model type ", model_->type_name(),
+               " has no detector for text prompts on videos (needs the sam3_video layout)");
   SAM3RT_CHECK(s.objects.empty(), kInvalidArgument, "text prompt '", text, "': this session already has objects "
                "prompted with points, boxes or masks; text prompts number their own objects, so a session takes "
                "either text or clicks");
-  SAM3RT_FAIL(kUnsupported, "text prompt '", text, "': text-prompted video tracking is not available yet (pending: "
-              "the detector-driven video pipeline); prompt objects with points, boxes or masks");
+  SAM3RT_CHECK(!s.text_started, kInvalidArgument, "text prompt '", text,
+               "': add every text before the first propagate() (reset() starts over)");
+  const auto enc = impl.tokenizer->encode(text, static_cast<int>(impl.config.detector->text.max_position_embeddings));
+  const auto lopts = at::TensorOptions().dtype(at::kLong);
+  const at::Tensor ids = at::tensor(enc.ids, lopts).view({1, -1});
+  const at::Tensor mask = at::tensor(enc.attention_mask, lopts).view({1, -1});
+  if (!s.text) {
+    s.text_modules = std::make_unique<models::Sam3Modules>(*impl.modules);
+    auto& vc = *s.text_modules->config.video;
+    if (s.options.max_objects > 0) vc.max_num_objects = std::min<int64_t>(vc.max_num_objects, s.options.max_objects);
+    models::TextVideoOptions to =
+        impl.options.hf_text_only ? models::TextVideoOptions::transformers() : models::TextVideoOptions{};
+    to.tracker.history_radius = s.options.history_radius;
+    s.text = std::make_unique<models::TextVideoSession>(*s.text_modules, s.source->num_frames(), s.source->height(),
+                                                        s.source->width(), to);
+  }
+  s.text->add_prompt(text, ids, mask);
+  if (std::find(s.texts.begin(), s.texts.end(), text) == s.texts.end()) s.texts.push_back(text);
+  s.text_frame = s.text_frame < 0 ? frame : std::min(s.text_frame, frame);
 }
 
 std::vector<int64_t> VideoSession::object_ids() const {
+  if (state_->text) return state_->text->object_ids();
   std::vector<int64_t> ids;
   for (const auto& o : state_->objects) ids.push_back(o.id);
   return ids;
 }
 
+std::vector<std::string> VideoSession::texts() const { return state_->texts; }
+
+int64_t VideoSession::propagate_text(const TrackCallback& on_frame, const PropagateOptions& options) {
+  State& s = *state_;
+  const int64_t start = options.start_frame >= 0 ? options.start_frame : s.text_frame;
+  s.check_frame(start, "propagation start");
+  s.text_started = true;
+  if (options.reverse && start == 0) return 0;  // backwards from frame 0: nothing before it
+  // The pipeline counts frames after the first: start..start+m forwards, start-1..start-m
+  // backwards.
+  const int64_t max_frames =
+      options.max_frames > 0 ? (options.reverse ? options.max_frames : options.max_frames - 1) : -1;
+  const int64_t W = s.source->width(), H = s.source->height();
+  // Per-frame timings, kept until the frame is delivered (hotstart holds results back).
+  std::map<int64_t, std::map<std::string, double>> timings;
+  int64_t last = -1;          // the frame being tracked
+  Clock::time_point last_end;  // when its pixels were ready
+  double callback_ms = 0;      // time spent delivering since then
+  auto close_track = [&](Clock::time_point now) {
+    auto it = timings.find(last);  // absent once delivered
+    if (it != timings.end() && !it->second.count("track")) {
+      it->second["track"] = std::chrono::duration<double, std::milli>(now - last_end).count() - callback_ms;
+    }
+  };
+  auto frames = [&](int64_t i) {
+    close_track(Clock::now());
+    auto t0 = Clock::now();
+    const at::Tensor rgb = s.source->frame(i);
+    timings[i]["decode"] = ms_since(t0);
+    t0 = Clock::now();
+    at::Tensor pixels = pipeline::preprocess_image(rgb.to(s.device), s.image_size);
+    timings[i]["preprocess"] = ms_since(t0);
+    last = i;
+    last_end = Clock::now();
+    callback_ms = 0;
+    return pixels;
+  };
+  int64_t delivered = 0;
+  auto deliver = [&](const models::TextVideoFrameResult& r, const models::TextVideoObjects& post) {
+    const auto t0 = Clock::now();
+    if (r.frame == last) close_track(t0);
+    TrackFrame f = text_frame_result(r.frame, post, W, H);
+    f.timings_ms = std::move(timings[r.frame]);
+    timings.erase(r.frame);
+    f.timings_ms["postprocess"] = ms_since(t0);
+    ++delivered;
+    const bool go = on_frame(f);
+    callback_ms += ms_since(t0);
+    if (!go) throw StopPropagation{};
+  };
+  try {
+    s.text->propagate(frames, deliver, start, max_frames, options.reverse);
+  } catch (const StopPropagation&) {
+  }
+  return delivered;
+}
+
 int64_t VideoSession::propagate(const TrackCallback& on_frame, const PropagateOptions& options) {
   State& s = *state_;
   SAM3RT_CHECK(static_cast<bool>(on_frame), kInvalidArgument, "propagate() needs a callback");
+  if (s.text) return propagate_text(on_frame, options);
   SAM3RT_CHECK(!s.objects.empty(), kInvalidArgument,
-               "nothing to track: add points, a box or a mask for an object first");
+               "nothing to track: add points, a box, a mask or a text first");
   const int64_t start = options.start_frame >= 0 ? options.start_frame : s.prompted_frame(options.reverse);
   s.check_frame(start, "propagation start");
   s.flush();
@@ -348,8 +476,14 @@ int64_t VideoSession::propagate(const TrackCallback& on_frame, const PropagateOp
 }
 
 void VideoSession::reset() {
-  state_->objects.clear();
-  state_->tracker->reset();
+  State& s = *state_;
+  s.objects.clear();
+  s.tracker->reset();
+  s.text.reset();
+  s.text_modules.reset();
+  s.texts.clear();
+  s.text_frame = -1;
+  s.text_started = false;
 }
 
 }  // namespace sam3rt

@@ -4,6 +4,7 @@
 #include <ATen/ops/where.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
@@ -124,20 +125,34 @@ at::Tensor draw_track_overlay(const at::Tensor& rgb, const TrackFrame& frame, fl
   SAM3RT_CHECK(rgb.defined() && rgb.dim() == 3 && rgb.size(2) == 3 && rgb.scalar_type() == at::kByte,
                kInvalidArgument, "overlay needs an [H, W, 3] uint8 image");
   const int64_t H = rgb.size(0), W = rgb.size(1);
-  at::Tensor out = rgb.cpu().to(at::kFloat);
+  // In 8-bit integers over each object's box only, so that a frame's drawing allocates little
+  // (full-frame float temporaries, freed and re-made every frame, fragment the heap of a long
+  // run): out = (v * (256 - a) + c * a + 128) / 256 with a = alpha in 1/256ths.
+  at::Tensor out = rgb.cpu().contiguous().clone();
+  const int64_t a = std::clamp<int64_t>(static_cast<int64_t>(std::lround(alpha * 256.0f)), 0, 256);
   for (size_t i = 0; i < frame.objects.size(); ++i) {
     const TrackedObject& o = frame.objects[i];
     if (!o.present || o.area == 0 || !o.mask.defined() || o.mask.size(0) != H || o.mask.size(1) != W) continue;
-    const auto c = instance_color(i);
-    const at::Tensor color = at::tensor(std::vector<float>{float(c[0]), float(c[1]), float(c[2])}).view({1, 1, 3});
-    out = at::where(o.mask.cpu().unsqueeze(-1), out.mul(1.0f - alpha).add(color.mul(alpha)), out);
+    const int64_t x1 = std::clamp<int64_t>(static_cast<int64_t>(o.box.x1), 0, W);
+    const int64_t y1 = std::clamp<int64_t>(static_cast<int64_t>(o.box.y1), 0, H);
+    const int64_t x2 = std::clamp<int64_t>(static_cast<int64_t>(o.box.x2), x1, W);
+    const int64_t y2 = std::clamp<int64_t>(static_cast<int64_t>(o.box.y2), y1, H);
+    if (x2 == x1 || y2 == y1) continue;
+    const auto c = instance_color(static_cast<size_t>(o.id));
+    const at::Tensor tint =
+        at::tensor(std::vector<int32_t>{c[0] * static_cast<int32_t>(a) + 128, c[1] * static_cast<int32_t>(a) + 128,
+                                        c[2] * static_cast<int32_t>(a) + 128},
+                   at::TensorOptions().dtype(at::kInt))
+            .view({1, 1, 3});
+    at::Tensor roi = out.slice(0, y1, y2).slice(1, x1, x2);  // view into out
+    const at::Tensor blended = roi.to(at::kInt).mul(256 - a).add(tint).div(256, "floor").to(at::kByte);
+    roi.copy_(at::where(o.mask.cpu().slice(0, y1, y2).slice(1, x1, x2).unsqueeze(-1), blended, roi));
   }
-  out = out.round().clamp(0, 255).to(at::kByte).contiguous();
   const int64_t t = std::max<int64_t>(1, std::min<int64_t>(2, std::min(H, W) / 100));
   for (size_t i = 0; i < frame.objects.size(); ++i) {
     const TrackedObject& o = frame.objects[i];
     if (!o.present || o.area == 0) continue;
-    const auto c = instance_color(i);
+    const auto c = instance_color(static_cast<size_t>(o.id));
     const at::Tensor color =
         at::tensor(std::vector<uint8_t>{c[0], c[1], c[2]}, at::TensorOptions().dtype(at::kByte)).view({1, 1, 3});
     const int64_t x1 = std::clamp<int64_t>(static_cast<int64_t>(o.box.x1), 0, W - 1);
@@ -162,7 +177,7 @@ at::Tensor draw_track_overlay(const at::Tensor& rgb, const TrackFrame& frame, fl
     if (!o.present || o.area == 0) continue;
     char label[64];
     std::snprintf(label, sizeof(label), "%lld %.2f", static_cast<long long>(o.id), o.score);
-    const auto c = instance_color(i);
+    const auto c = instance_color(static_cast<size_t>(o.id));
     int baseline = 0;
     const cv::Size size = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &baseline);
     const int x = std::clamp(static_cast<int>(o.box.x1), 0, std::max(0, static_cast<int>(W) - size.width));
@@ -307,8 +322,17 @@ void TrackWriter::add(const TrackFrame& frame, const at::Tensor& rgb) {
   ++added_;
 }
 
-std::vector<std::string> TrackWriter::finish(const std::function<at::Tensor(int64_t)>& frames) {
+std::vector<std::string> TrackWriter::finish(const std::function<at::Tensor(int64_t)>& frames,
+                                             const std::string& trailer_json) {
   SAM3RT_CHECK(!finished_, kInvalidArgument, "TrackWriter: finish() called twice");
+  nlohmann::ordered_json trailer = nlohmann::ordered_json::object();
+  try {
+    if (!trailer_json.empty()) trailer = nlohmann::ordered_json::parse(trailer_json);
+  } catch (const nlohmann::json::exception& e) {
+    SAM3RT_FAIL(kInvalidArgument, "the tracks.json trailer is not JSON: ", e.what());
+  }
+  SAM3RT_CHECK(trailer.is_object() && !trailer.contains("frames"), kInvalidArgument,
+               "the tracks.json trailer must be a JSON object without \"frames\"");
   tmp_.close();
   SAM3RT_CHECK(!tmp_.fail(), kIo, tmp_path_, ": write failed");
   const fs::path dir(options_.dir);
@@ -347,8 +371,9 @@ std::vector<std::string> TrackWriter::finish(const std::function<at::Tensor(int6
   const fs::path json_path = dir / "tracks.json";
   std::ofstream out(json_path, std::ios::binary | std::ios::trunc);
   SAM3RT_CHECK(out.good(), kIo, json_path.string(), ": cannot write");
-  const nlohmann::ordered_json header =
+  nlohmann::ordered_json header =
       header_json_.empty() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(header_json_);
+  for (auto it = trailer.begin(); it != trailer.end(); ++it) header[it.key()] = it.value();
   out << "{\n";
   for (auto it = header.begin(); it != header.end(); ++it) {
     out << "  " << nlohmann::ordered_json(it.key()).dump() << ": " << it.value().dump() << ",\n";

@@ -58,9 +58,10 @@ class VideoFileWriter {
   std::unique_ptr<Impl> impl_;
 };
 
-// A distinct colour per position in TrackFrame::objects (stable through a session, since
-// objects keep their order), blended over the frame with the object's box and an
-// "<id> <score>" label (labels need OpenCV). Absent objects are not drawn.
+// Each present object blended over the frame (within its box) in the colour of its id
+// (render::instance_color(id): the same object keeps its colour on every frame), with the
+// box outline and an "<id> <score>" label (labels need OpenCV). Absent objects are not
+// drawn.
 at::Tensor draw_track_overlay(const at::Tensor& rgb, const TrackFrame& frame, float alpha = 0.5f);
 
 // One frame's tracks.json entry, compact, on one line:
@@ -95,10 +96,13 @@ class TrackWriter {
   // delivered again replaces its earlier entry in tracks.json.
   void add(const TrackFrame& frame, const at::Tensor& rgb);
 
-  // Writes tracks.json ({header..., "frames": [entries in frame order]}) and completes the
-  // overlay; `frames` supplies frame pixels when the overlay must be redrawn in order.
-  // Returns the paths written (tracks.json, the overlay, the masks folder).
-  std::vector<std::string> finish(const std::function<at::Tensor(int64_t)>& frames);
+  // Writes tracks.json ({header..., trailer..., "frames": [entries in frame order]}) and
+  // completes the overlay; `frames` supplies frame pixels when the overlay must be redrawn
+  // in order. trailer_json: a JSON object of members known only now (e.g. the objects a
+  // text prompt found). Returns the paths written (tracks.json, the overlay, the masks
+  // folder).
+  std::vector<std::string> finish(const std::function<at::Tensor(int64_t)>& frames,
+                                  const std::string& trailer_json = "");
 
   int64_t frames_added() const { return added_; }
 

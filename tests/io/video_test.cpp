@@ -1,7 +1,8 @@
-// Video input: frame-folder ordering, the folder and video-file FrameSources (pixels,
-// order, backward and random access through the frame cache, frame counts of mp4 / avi /
-// mkv), the LRU cache, looping, and bad input (missing paths, empty folders, garbage
-// files, frames of another size). Frames are built at run time from the bedroom frames in
+// Video input and output: frame-folder ordering, the folder and video-file FrameSources
+// (pixels, order, backward and random access through the frame cache, frame counts of
+// mp4 / avi / mkv), the LRU cache, looping, bad input (missing paths, empty folders,
+// garbage files, frames of another size); and the track outputs (render/video_writer.h):
+// overlay pixels, tracks.json entries, TrackWriter ordering. Frames are built at run time from the bedroom frames in
 // tests/data/video (see PROVENANCE.md there), shifted so that every frame differs.
 #include "io/video.h"
 
@@ -18,8 +19,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "io/image.h"
 #include "pipeline/preprocess.h"
+#include "render/coco_rle.h"
+#include "render/overlay.h"
 #include "render/video_writer.h"
 #include "sam3rt/error.h"
 
@@ -297,6 +302,119 @@ TEST(VideoFile, UnreadableFilesAreErrors) {
   EXPECT_NE(msg.find("cut.mp4"), std::string::npos) << msg;
   msg = expect_error(ErrorCode::kNotFound, [&] { open_frame_source(d.file("missing.mp4")); });
   EXPECT_NE(msg.find("missing.mp4"), std::string::npos) << msg;
+}
+
+// --- track outputs ---------------------------------------------------------------------
+
+TrackedObject make_object(int64_t id, bool present, int64_t h, int64_t w, int64_t y1, int64_t y2, int64_t x1,
+                          int64_t x2) {
+  TrackedObject o;
+  o.id = id;
+  o.present = present;
+  o.score = present ? 0.75f : 0.25f;
+  o.mask = at::zeros({h, w}, at::TensorOptions().dtype(at::kBool));
+  o.mask.slice(0, y1, y2).slice(1, x1, x2).fill_(true);
+  o.area = (y2 - y1) * (x2 - x1);
+  o.box = Box{static_cast<float>(x1), static_cast<float>(y1), static_cast<float>(x2), static_cast<float>(y2), true};
+  return o;
+}
+
+TEST(TrackOverlay, BlendsPresentObjectsInTheirColourAndLeavesTheRest) {
+  at::Tensor rgb = at::zeros({200, 300, 3}, at::TensorOptions().dtype(at::kByte)).fill_(100);
+  TrackFrame f;
+  f.width = 300;
+  f.height = 200;
+  f.objects.push_back(make_object(4, true, 200, 300, 100, 150, 100, 200));
+  f.objects.push_back(make_object(9, false, 200, 300, 10, 60, 10, 60));  // absent: not drawn
+  const at::Tensor out = render::draw_track_overlay(rgb, f);
+  ASSERT_EQ(out.sizes(), rgb.sizes());
+  const auto c = render::instance_color(4);  // the colour of object id 4
+  for (int ch = 0; ch < 3; ++ch) {
+    // Inside the mask, away from the 2-px outline: (v * 128 + c * 128 + 128) / 256.
+    EXPECT_EQ(out[120][150][ch].item<int>(), (100 * 128 + c[ch] * 128 + 128) / 256) << ch;
+    EXPECT_EQ(out[100][150][ch].item<int>(), c[ch]) << "outline, channel " << ch;
+    EXPECT_EQ(out[149][199][ch].item<int>(), c[ch]) << "outline, channel " << ch;
+    EXPECT_EQ(out[170][150][ch].item<int>(), 100) << "below the object";
+    EXPECT_EQ(out[30][30][ch].item<int>(), 100) << "the absent object";
+  }
+  EXPECT_TRUE(at::equal(rgb, at::zeros({200, 300, 3}, at::TensorOptions().dtype(at::kByte)).fill_(100)))
+      << "the input is not modified";
+}
+
+TEST(TrackJson, EntriesRoundTrip) {
+  TrackFrame f;
+  f.index = 17;
+  f.width = 30;
+  f.height = 20;
+  f.objects.push_back(make_object(2, true, 20, 30, 3, 9, 4, 25));
+  f.objects.push_back(make_object(5, false, 20, 30, 0, 0, 0, 0));
+  f.objects.back().box = Box{};
+  const std::string line = render::track_frame_json(f);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << "one line";
+  const nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["frame"], 17);
+  EXPECT_EQ(j["objects"][0]["box"], nlohmann::json::array({4.0, 3.0, 25.0, 9.0}));
+  EXPECT_EQ(j["objects"][0]["mask"]["counts"], render::encode_coco_rle(f.objects[0].mask).counts);
+  const TrackFrame g = render::parse_track_frame_json(line);
+  EXPECT_EQ(g.index, 17);
+  EXPECT_EQ(g.width, 30);
+  EXPECT_EQ(g.height, 20);
+  ASSERT_EQ(g.objects.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(g.objects[k].id, f.objects[k].id);
+    EXPECT_EQ(g.objects[k].present, f.objects[k].present);
+    EXPECT_EQ(g.objects[k].score, f.objects[k].score);
+    EXPECT_EQ(g.objects[k].area, f.objects[k].area);
+    EXPECT_EQ(g.objects[k].box.x2, f.objects[k].box.x2);
+    EXPECT_TRUE(at::equal(g.objects[k].mask, f.objects[k].mask));
+  }
+  expect_error(ErrorCode::kCorruption, [] { render::parse_track_frame_json("{\"frame\": 1}"); });
+  expect_error(ErrorCode::kCorruption, [] { render::parse_track_frame_json("not json"); });
+}
+
+TEST(TrackWriter, FramesOutOfOrderComeOutInOrder) {
+  TempDir d("writer");
+  const std::vector<at::Tensor> frames = make_frames(5, 64, 48);
+  render::TrackWriterOptions o;
+  o.dir = d.file("out");
+  o.fps = 12;
+  render::TrackWriter w(o, 64, 48, 5, "{\"video\": {\"num_frames\": 5}}");
+  auto frame = [&](int64_t i, int64_t y) {
+    TrackFrame f;
+    f.index = i;
+    f.width = 64;
+    f.height = 48;
+    f.objects.push_back(make_object(3, true, 48, 64, y, y + 10, 5, 30));
+    return f;
+  };
+  for (int64_t i : {3, 2, 1}) w.add(frame(i, i), frames[i]);  // backwards, as reverse tracking delivers
+  w.add(frame(2, 20), frames[2]);                              // delivered again: replaces
+  expect_error(ErrorCode::kInvalidArgument, [&] { w.add(frame(5, 0), frames[0]); });
+  int redrawn = 0;
+  const std::vector<std::string> written = w.finish([&](int64_t i) {
+    ++redrawn;
+    return frames[i];
+  });
+  EXPECT_EQ(written.front(), d.file("out") + "/tracks.json");
+  const nlohmann::json j = [&] {
+    std::ifstream in(d.file("out/tracks.json"));
+    return nlohmann::json::parse(in);
+  }();
+  EXPECT_EQ(j["video"]["num_frames"], 5);
+  ASSERT_EQ(j["frames"].size(), 3u);
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(j["frames"][k]["frame"], k + 1);
+  EXPECT_EQ(j["frames"][1]["objects"][0]["box"][1], 20.0) << "the later delivery of frame 2";
+  EXPECT_FALSE(fs::exists(d.file("out/.tracks.jsonl.tmp")));
+  const at::Tensor png = decode_image(d.file("out/masks/3/00002.png"));
+  EXPECT_TRUE(at::equal(png.select(2, 0).gt(127), make_object(3, true, 48, 64, 20, 30, 5, 30).mask));
+  if (render::can_write_video_files()) {
+    EXPECT_EQ(redrawn, 3) << "the overlay is redrawn in frame order";
+    auto overlay = open_frame_source(d.file("out/overlay.mp4"));
+    EXPECT_EQ(overlay->num_frames(), 3);
+    EXPECT_NEAR(overlay->fps(), 12, 1e-6);
+  } else {
+    EXPECT_TRUE(fs::exists(d.file("out/overlay/00001.png")));
+  }
 }
 
 }  // namespace

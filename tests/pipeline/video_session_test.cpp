@@ -3,13 +3,18 @@
 //    frames, its prompts in video pixels (two clicks for object 1, a box for object 2 on
 //    frame 0, then a correction click on frame 3), every frame's object scores and
 //    video-resolution masks (sam3_tracker_video fixture, cases tv0 and tv1);
+//  - text prompts end to end against transformers' Sam3VideoModel (sam3_video fixture,
+//    cases v0 text-only query and v1 with the CLS token): every delivered frame's object
+//    ids, scores, boxes and masks, and the delivery order (hotstart delay);
 //  - the session's plumbing against the video tracker driven directly (reverse
 //    propagation from a later frame, accumulated prompts, mask prompts);
 //  - streaming (frames decoded only when tracked, early stop, re-propagation) and every
 //    bad input the API names.
 // The fixture's text encoder has a 100-token vocabulary, too small for the CLIP tokenizer
 // Model::load binds, so the test loads a copy of the checkpoint whose token embedding is
-// padded to CLIP's 49408 rows (the tracker does not read it).
+// padded to CLIP's 49408 rows. The fixture's prompt is synthetic ids (98, 68, 53, 70, 50,
+// 76, 99): the rows of the CLIP ids of "<start> a b c d e <end>" get those rows, so that
+// add_text("a b c d e") gives the detector exactly the fixture's text features.
 #include <gtest/gtest.h>
 
 #include <ATen/ops/cat.h>
@@ -27,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +42,7 @@
 #include <sam3rt/video.h>
 
 #include "io/safetensors.h"
+#include "text/clip_tokenizer.h"
 #include "models/tracker/video_tracker.h"
 #include "pipeline/model_impl.h"
 #include "pipeline/preprocess.h"
@@ -53,6 +60,8 @@ using testing::Fixture;
 // tracker's per-frame parity bound elsewhere).
 constexpr double kMaskLogitBand = 0.05;
 constexpr double kScoreTol = 1e-4;
+// The text standing in for the fixture's synthetic prompt (see above).
+constexpr const char* kFixtureText = "a b c d e";
 
 fs::path temp_root() {
   static const fs::path p = fs::temp_directory_path() / ("sam3rt_video_session_test_" + std::to_string(::getpid()));
@@ -69,11 +78,23 @@ std::string fixture_model_dir() {
   j["detector_config"]["text_config"]["vocab_size"] = 49408;
   std::ofstream(dir / "config.json") << j.dump(2);
   const auto file = io::SafetensorsFile::open(testing::data_path("sam3-tiny-seed0/sam3_video/model.safetensors"));
+  const Fixture video("sam3-tiny-seed0/sam3_video");
+  const at::Tensor fixture_ids = video.input("prompt.input_ids").reshape({-1});        // [32]
+  const at::Tensor fixture_valid = video.input("prompt.attention_mask").reshape({-1});  // [32]
+  const auto clip = text::ClipTokenizer::from_bpe_gz(find_bpe_vocab(""));
+  const auto enc = clip.encode(kFixtureText, static_cast<int>(fixture_ids.numel()));
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& info : file->tensors()) {
     at::Tensor t = file->tensor(info);
     if (info.name == "detector_model.text_encoder.text_model.embeddings.token_embedding.weight") {
-      t = at::cat({t, at::zeros({49408 - t.size(0), t.size(1)}, t.options())}, 0);
+      at::Tensor padded = at::cat({t, at::zeros({49408 - t.size(0), t.size(1)}, t.options())}, 0);
+      for (int64_t j = 0; j < fixture_ids.numel(); ++j) {
+        if (fixture_valid[j].item<int64_t>() == 0) break;
+        EXPECT_EQ(enc.attention_mask[j], 1) << "\"" << kFixtureText << "\" must have the fixture prompt's length";
+        EXPECT_GE(enc.ids[j], 100) << "a CLIP id inside the fixture's vocabulary would be overwritten";
+        padded[enc.ids[j]].copy_(t[fixture_ids[j].item<int64_t>()]);
+      }
+      t = padded;
     }
     tensors.emplace_back(info.name, t);
   }
@@ -104,6 +125,7 @@ struct Env {
   Fixture fx{"sam3-tiny-seed0/sam3_tracker_video"};
   Fixture video{"sam3-tiny-seed0/sam3_video"};
   std::shared_ptr<const Model> model;
+  std::shared_ptr<const Model> hf_text_model;  // ModelOptions::hf_text_only
   at::Tensor frames;  // [6, 96, 128, 3] uint8
 
   Env() {
@@ -111,6 +133,8 @@ struct Env {
     mo.model_dir = fixture_model_dir();
     mo.num_threads = 1;  // a tiny model: more threads only add synchronisation
     model = Model::load(mo);
+    mo.hf_text_only = true;
+    hf_text_model = Model::load(mo);
     frames = video.input("video.frames_uint8_thwc");
   }
   std::unique_ptr<FrameSource> source(std::vector<int64_t>* log = nullptr) const {
@@ -439,6 +463,86 @@ TEST(VideoSession, ResetForgetsEverything) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].objects[0].mask, b[i].objects[0].mask));
 }
 
+// Text prompts: every delivered frame against the reference's post-processed objects.
+void check_text_case(const std::shared_ptr<const Model>& model, const std::string& c) {
+  SCOPED_TRACE(c);
+  Env& e = env();
+  const Fixture& fx = e.video;
+  VideoSession s(model, e.source());
+  s.add_text(kFixtureText);
+  EXPECT_EQ(s.texts(), (std::vector<std::string>{kFixtureText}));
+  const std::vector<TrackFrame> got = run(s);
+  std::vector<int64_t> order;
+  for (const auto& f : got) order.push_back(f.index);
+  const at::Tensor ref_order = fx.output(c + ".yield_order").to(at::kLong).contiguous();
+  EXPECT_EQ(order, std::vector<int64_t>(ref_order.data_ptr<int64_t>(), ref_order.data_ptr<int64_t>() + ref_order.numel()));
+  int64_t objects = 0;
+  for (const TrackFrame& f : got) {
+    const std::string p = c + ".frame" + std::to_string(f.index) + ".post.";
+    SCOPED_TRACE(p);
+    const at::Tensor ids = fx.output(p + "object_ids").to(at::kLong);
+    const at::Tensor scores = fx.output(p + "scores").to(at::kFloat);
+    const at::Tensor boxes = fx.output(p + "boxes").to(at::kFloat);  // inclusive pixel indices
+    const at::Tensor masks = fx.output(p + "masks");                  // [K, 96, 128] bool
+    ASSERT_EQ(static_cast<int64_t>(f.objects.size()), ids.numel());
+    for (int64_t k = 0; k < ids.numel(); ++k) {
+      const TrackedObject& o = f.objects[k];
+      EXPECT_EQ(o.id, ids[k].item<int64_t>());
+      EXPECT_TRUE(o.present);
+      EXPECT_NEAR(o.score, scores[k].item<float>(), 1e-3);
+      expect_consistent(o, 96, 128);
+      EXPECT_TRUE(at::equal(o.mask, masks[k])) << "object " << o.id << ": "
+                                               << o.mask.ne(masks[k]).sum().item<int64_t>() << " pixels differ";
+      // The reference's boxes are the extent of the masks before the object-wise
+      // non-overlap (inclusive pixel indices); ours, the tight box of the final mask, lies
+      // inside.
+      if (o.area > 0) {
+        EXPECT_GE(o.box.x1, boxes[k][0].item<float>());
+        EXPECT_GE(o.box.y1, boxes[k][1].item<float>());
+        EXPECT_LE(o.box.x2, boxes[k][2].item<float>() + 1);
+        EXPECT_LE(o.box.y2, boxes[k][3].item<float>() + 1);
+      }
+      ++objects;
+    }
+  }
+  EXPECT_GT(objects, 0) << "the comparison must see some objects";
+}
+
+TEST(VideoSession, TextMatchesTransformersTextOnlyQuery) { check_text_case(env().hf_text_model, "v0_text_hf"); }
+
+TEST(VideoSession, TextMatchesTheClsTokenQuery) {
+  // Meta's query (the geometry encoder's CLS token) gives the reference's padding-box case.
+  check_text_case(env().model, "v1_text_padbox_cls");
+}
+
+TEST(VideoSession, TextSessionsStopAndStartWhereAsked) {
+  Env& e = env();
+  VideoSession s(e.hf_text_model, e.source());
+  s.add_text(kFixtureText, 2);
+  int calls = 0;
+  EXPECT_EQ(s.propagate([&](const TrackFrame&) { return ++calls < 2; }), 2);
+  VideoSession t(e.hf_text_model, e.source());
+  t.add_text(kFixtureText, 2);
+  EXPECT_EQ(indices(run(t)), (std::vector<int64_t>{2, 3, 4, 5}));
+  VideoSession r(e.hf_text_model, e.source());
+  r.add_text(kFixtureText, 3);
+  PropagateOptions back;
+  back.reverse = true;
+  EXPECT_EQ(indices(run(r, back)), (std::vector<int64_t>{2, 1, 0})) << "backwards from the frame before";
+  // The CLS-token case finds two objects on every frame; max_objects = 1 keeps one.
+  VideoOptions one;
+  one.max_objects = 1;
+  VideoSession m(e.model, e.source(), one);
+  m.add_text(kFixtureText);
+  std::set<int64_t> ids;
+  for (const TrackFrame& f : run(m)) {
+    EXPECT_LE(f.objects.size(), 1u) << "frame " << f.index;
+    for (const auto& o : f.objects) ids.insert(o.id);
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_LE(m.object_ids().size(), 1u);
+}
+
 void expect_error(const std::function<void()>& f, ErrorCode code, const std::string& fragment) {
   try {
     f();
@@ -484,12 +588,23 @@ TEST(VideoSession, BadPromptsAreNamedErrorsThatChangeNothing) {
   expect_error([&] { s.add_points(0, 3, {p}); }, ErrorCode::kInvalidArgument, "at most 2");
   EXPECT_EQ(s.object_ids(), (std::vector<int64_t>{1, 2}));
 
-  // Text prompts: pending, and never mixed with clicks.
+  // Text prompts are never mixed with clicks, in either order.
   expect_error([&] { s.add_text("person"); }, ErrorCode::kInvalidArgument, "either text or clicks");
   VideoSession t(e.model, e.source());
   expect_error([&] { t.add_text(""); }, ErrorCode::kInvalidArgument, "empty");
   expect_error([&] { t.add_text("person", 9); }, ErrorCode::kInvalidArgument, "past the end");
-  expect_error([&] { t.add_text("person"); }, ErrorCode::kUnsupported, "pending");
+  t.add_text("person");
+  t.add_text("person");  // the same text again: one prompt
+  EXPECT_EQ(t.texts(), (std::vector<std::string>{"person"}));
+  expect_error([&] { t.add_points(0, 1, {p}); }, ErrorCode::kInvalidArgument, "either text or clicks");
+  expect_error([&] { t.add_box(0, 1, box); }, ErrorCode::kInvalidArgument, "either text or clicks");
+  PropagateOptions one;
+  one.max_frames = 1;
+  run(t, one);
+  expect_error([&] { t.add_text("cat"); }, ErrorCode::kInvalidArgument, "before the first propagate");
+  t.reset();
+  EXPECT_TRUE(t.texts().empty());
+  t.add_points(0, 1, {p});  // after reset(), clicks are fine
 
   PropagateOptions o;
   o.start_frame = 6;

@@ -86,13 +86,17 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   x2.add_(attn.o_proj.bias).addmm_(o.view({B * G * G, D}), attn.o_proj.weight.t());
   o.reset();
 
-  // MLP on row chunks: x += fc2(gelu(fc1(ln2(x)))), hidden at most kMlpRows x I.
-  constexpr int64_t kMlpRows = 1024;
+  // MLP on row chunks: x += fc2(gelu(fc1(ln2(x)))). Equal chunks whose hidden
+  // activation stays below 30 MiB (heap-reused; 4 x 1296 rows at 1008 px).
+  constexpr int64_t kMlpHiddenBytes = 30ll << 20;
   const nn::Linear& fc1 = layer.mlp.layers.at(0);
   const nn::Linear& fc2 = layer.mlp.layers.at(1);
   const int64_t T = x2.size(0);
-  for (int64_t r0 = 0; r0 < T; r0 += kMlpRows) {
-    at::Tensor xc = x2.narrow(0, r0, std::min(kMlpRows, T - r0));  // contiguous rows
+  const int64_t hidden_bytes = T * fc1.weight.size(0) * static_cast<int64_t>(x2.element_size());
+  const int64_t chunks = std::max<int64_t>(1, (hidden_bytes + kMlpHiddenBytes - 1) / kMlpHiddenBytes);
+  const int64_t rows = (T + chunks - 1) / chunks;
+  for (int64_t r0 = 0; r0 < T; r0 += rows) {
+    at::Tensor xc = x2.narrow(0, r0, std::min(rows, T - r0));  // contiguous rows
     at::Tensor f = at::addmm(fc1.bias, layer.layer_norm2.forward(xc), fc1.weight.t());
     at::gelu_(f);
     xc.add_(fc2.bias).addmm_(f, fc2.weight.t());
