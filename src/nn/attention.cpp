@@ -16,13 +16,14 @@
 namespace sam3rt::nn {
 
 namespace {
-// Scores live in one buffer of at most this many floats (64 MiB), reused by every chunk of
-// a call; larger problems go in chunks of heads and query rows. Few, large chunks: on the
-// 2-core machines every BLAS call and every parallel ATen op costs a hand-over between
-// thread pools, which under load dominates smaller chunks (ViT global attention, 16 heads
-// x 5184^2: 4.5 s with 24 MiB chunks, 3.1 s with 64 MiB, at a load average of 6;
-// docs/performance.md).
-constexpr int64_t kScoreBudget = 16ll << 20;
+// Scores live in one buffer of at most this many floats (128 MiB), reused by every chunk
+// of a call; larger problems go in chunks of heads and query rows. Few, large chunks: on
+// the 2-core machines every BLAS call and every parallel ATen op hands work between two
+// thread pools, which costs more than the extra memory traffic of big chunks (`attention`
+// stage of bench/sam3rt_bench, quiet machine: ViT global attention, 16 heads x 5184^2,
+// 2.85 / 1.49 / 1.10 s with 4 / 24 / 64 MiB chunks; DETR encoder, 8 heads x 5184^2, 1.03 /
+// 0.57 / 0.44 s, 0.37 s with one 107 MiB chunk per head; docs/performance.md).
+constexpr int64_t kScoreBudget = 32ll << 20;
 }  // namespace
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

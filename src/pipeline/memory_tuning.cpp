@@ -21,12 +21,11 @@ AllocatorTuning apply() {
       return t;
     }
   }
-  // mmap threshold: the largest value glibc accepts (32 MiB on 64-bit; the reference's
-  // MALLOC_MMAP_THRESHOLD_=16 GiB is refused and has no effect). Blocks below it come
-  // from the heap and are reused after free; sam3rt keeps its big temporaries below it
-  // (attention and MLP chunks, one [tokens, width] matrix at a time). The trim threshold
+  // Blocks up to 1 GiB come from the heap and are reused after free (glibc accepts such a
+  // threshold through mallopt; the biggest sam3rt temporaries are the 128 MiB attention
+  // score buffer and ~85 MB feature maps of the segmentation head). The trim threshold
   // and top pad keep freed heap memory instead of returning it to the kernel.
-  constexpr int kMmapThreshold = 32 << 20;
+  constexpr int kMmapThreshold = 1 << 30;
   constexpr int kTrimThreshold = 1 << 30;
   constexpr int kTopPad = 256 << 20;
   const bool ok = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1 &&

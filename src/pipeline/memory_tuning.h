@@ -1,7 +1,7 @@
 // Process-wide allocator settings for large activation tensors.
 //
-// glibc malloc serves blocks above M_MMAP_THRESHOLD (128 KiB to 32 MiB, adaptive) with
-// mmap and unmaps them on free, and trims the heap top beyond M_TRIM_THRESHOLD. A SAM 3
+// glibc malloc serves blocks above M_MMAP_THRESHOLD (128 KiB, rising adaptively up to
+// 32 MiB) with mmap and unmaps them on free, and trims the heap top beyond M_TRIM_THRESHOLD. A SAM 3
 // forward allocates and frees hundreds of MiB-sized activations, so by default every pass
 // maps fresh pages and the kernel faults and zeroes each one again (about 1 GB/s on the
 // VMs we measure on; the reference spends 30-56 % of its CPU time there). Keeping freed

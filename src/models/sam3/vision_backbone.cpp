@@ -64,11 +64,19 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   // h: [B', N, D] with B' = B * windows, N = tokens per window (or G*G).
   const int64_t Bp = h.size(0), N = h.size(1);
   const nn::RopeTable& rope = windowed ? window_rope : global_rope;
-  at::Tensor q = attn.q_proj.forward(h).view({Bp, N, H, hd});  // [B', N, H, d]
-  nn::apply_rope_tokens_heads_(q, rope, 1.0 / std::sqrt(static_cast<double>(hd)));  // scale folded in
-  at::Tensor k = attn.k_proj.forward(h).view({Bp, N, H, hd});
-  nn::apply_rope_tokens_heads_(k, rope);
-  at::Tensor v = attn.v_proj.forward(h).view({Bp, N, H, hd});
+  // RoPE in place on the projection output [B', N, H, d] (float32), times `scale`; other
+  // dtypes rotate in float32 through apply_rope, as the reference does.
+  const auto rotate = [&](at::Tensor t, double scale) {
+    if (t.scalar_type() == at::kFloat) {
+      nn::apply_rope_tokens_heads_(t, rope, scale);
+      return t;
+    }
+    at::Tensor r = nn::apply_rope(t.transpose(1, 2), rope).transpose(1, 2);
+    return scale == 1.0 ? r : r.mul(scale);
+  };
+  at::Tensor q = rotate(attn.q_proj.forward(h).view({Bp, N, H, hd}), 1.0 / std::sqrt(static_cast<double>(hd)));
+  at::Tensor k = rotate(attn.k_proj.forward(h).view({Bp, N, H, hd}), 1.0);
+  at::Tensor v = attn.v_proj.forward(h).view({Bp, N, H, hd});  // [B', N, H, d]
   h.reset();
   // [B', H, N, d] view of a [B', N, H, d] buffer: merging heads is a view.
   at::Tensor o = nn::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {}, 1.0);
