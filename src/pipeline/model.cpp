@@ -6,6 +6,7 @@
 
 #include "io/weights.h"
 #include "models/sam3/detector.h"
+#include "pipeline/memory_tuning.h"
 #include "pipeline/model_impl.h"
 #include "sam3rt/error.h"
 
@@ -58,6 +59,9 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
   const fs::path dir(options.model_dir);
   SAM3RT_CHECK(!options.model_dir.empty(), kInvalidArgument, "no model folder given");
+  // Keep large activation buffers instead of returning them to the kernel each pass
+  // (first touch of fresh pages is slow here); once per process, see memory_tuning.h.
+  pipeline::tune_allocator_for_inference();
   SAM3RT_CHECK(fs::is_directory(dir), kNotFound, options.model_dir, ": model folder not found");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
