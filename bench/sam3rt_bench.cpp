@@ -242,7 +242,7 @@ std::string fmt(double v, int prec = 3) {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: sam3rt_bench --model DIR [--stages LIST] [--reps N] [--warmup N] [--json FILE] [--md FILE]\n"
+               "usage: sam3rt_bench --model DIR [--stages LIST] [--reps N] [--warmup N] [--threads N] [--json FILE] [--md FILE]\n"
                "  stages (default gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,"
                "tracker_prompt):\n"
                "    gemm vision text detector_text detector_text_2boxes e2e tracker_embed tracker_prompt\n"
@@ -250,7 +250,8 @@ void usage() {
                "  --breakdown: detector stages also time their modules one by one (a second, untimed\n"
                "               pass per run; the stage time is still detect() alone)\n"
                "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
-               "            prompt)\n");
+               "            prompt)\n"
+               "  --threads N: ATen intra-op threads (default 0: all cores, as Model::load)\n");
 }
 
 }  // namespace
@@ -258,7 +259,7 @@ void usage() {
 int main(int argc, char** argv) {
   std::string model_dir, json_path, md_path;
   std::string stages_arg = "gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,tracker_prompt";
-  int reps_override = 0, warmup = 1;
+  int reps_override = 0, warmup = 1, threads = 0;
   bool breakdown = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -276,6 +277,7 @@ int main(int argc, char** argv) {
     else if (a == "--json") json_path = next();
     else if (a == "--md") md_path = next();
     else if (a == "--breakdown") breakdown = true;
+    else if (a == "--threads") threads = std::stoi(next());
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -312,6 +314,7 @@ int main(int argc, char** argv) {
     const auto t_load = Clock::now();
     sam3rt::ModelOptions mo;
     mo.model_dir = model_dir;
+    mo.num_threads = threads;
     auto model = sam3rt::Model::load(mo);
     const double load_s = seconds_since(t_load);
     const sam3rt::models::Sam3Modules& m = *model->impl().modules;

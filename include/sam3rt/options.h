@@ -16,7 +16,9 @@ struct ModelOptions {
   // tokenizer files. Empty = the copy installed with sam3rt.
   std::string bpe_vocab_path;
 
-  // ATen intra-op threads. 0 = all cores. Process-wide: ATen has one thread pool.
+  // Cores to compute on. 0 = all cores. Process-wide (ATen and the BLAS have one pool
+  // each). With a pthreads OpenBLAS the BLAS gets them and ATen's own kernels run on the
+  // calling thread (the two pools fight otherwise; src/pipeline/threading.h).
   int num_threads = 0;
 
   // Semantics where transformers differs from Meta's original model (docs/semantics.md).

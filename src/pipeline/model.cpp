@@ -7,6 +7,7 @@
 #include "io/weights.h"
 #include "models/sam3/detector.h"
 #include "pipeline/memory_tuning.h"
+#include "pipeline/threading.h"
 #include "pipeline/model_impl.h"
 #include "sam3rt/error.h"
 
@@ -87,10 +88,9 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
                  kCorruption, options.model_dir, ": tokenizer has ", impl->tokenizer->vocab_size(),
                  " tokens but the text encoder only ", impl->config.detector->text.vocab_size);
   }
-  // ATen defaults to one intra-op thread on these machines (toolchain.md §4).
-  const int threads = options.num_threads > 0 ? options.num_threads
-                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  // ATen defaults to one intra-op thread on these machines (toolchain.md §4); who gets
+  // the cores depends on the BLAS (pipeline/threading.h).
+  pipeline::apply_thread_plan(pipeline::plan_threads(options.num_threads));
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
