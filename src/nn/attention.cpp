@@ -11,6 +11,8 @@
 #include <cmath>
 #include <limits>
 
+#include "nn/cpu/fused_attention.h"
+#include "nn/cpu/parallel.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::nn {
@@ -24,6 +26,51 @@ namespace {
 // 2.85 / 1.49 / 1.10 s with 4 / 24 / 64 MiB chunks; DETR encoder, 8 heads x 5184^2, 1.03 /
 // 0.57 / 0.44 s, 0.37 s with one 107 MiB chunk per head; docs/performance.md).
 constexpr int64_t kScoreBudget = 32ll << 20;
+
+bool rows_contiguous(const at::Tensor& t) { return t.stride(3) == 1 || t.size(3) == 1; }
+
+// The fused kernel (nn/cpu/fused_attention.h) for fp32 CPU tensors whose rows are
+// contiguous; false when it does not apply and the chunked path below runs.
+bool fused_cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& additive,
+                         double scale, at::Tensor& out) {
+  if (!q.device().is_cpu() || q.scalar_type() != at::kFloat || k.scalar_type() != at::kFloat ||
+      v.scalar_type() != at::kFloat || !k.device().is_cpu() || !v.device().is_cpu() ||
+      !cpu::fused_attention_supports(q.size(3), v.size(3)) || !rows_contiguous(q) || !rows_contiguous(k) ||
+      !rows_contiguous(v) || k.size(3) != q.size(3)) {
+    return false;
+  }
+  const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Nk = k.size(2);
+  at::Tensor bias;
+  if (additive.defined()) {
+    if (additive.device() != q.device()) return false;
+    bias = additive.to(at::kFloat).expand({B, H, Nq, Nk});  // broadcast dimensions get stride 0
+  }
+  cpu::AttentionProblem p;
+  p.batch = B;
+  p.heads = H;
+  p.num_queries = Nq;
+  p.num_keys = Nk;
+  p.head_dim = q.size(3);
+  p.value_dim = v.size(3);
+  p.scale = static_cast<float>(scale);
+  auto set = [](const at::Tensor& t, int64_t* stride) {
+    for (int i = 0; i < 3; ++i) stride[i] = t.size(i) == 1 ? 0 : t.stride(i);
+  };
+  p.q = q.data_ptr<float>();
+  set(q, p.q_stride);
+  p.k = k.data_ptr<float>();
+  set(k, p.k_stride);
+  p.v = v.data_ptr<float>();
+  set(v, p.v_stride);
+  p.out = out.data_ptr<float>();
+  set(out, p.out_stride);
+  if (bias.defined()) {
+    p.bias = bias.data_ptr<float>();
+    for (int i = 0; i < 4; ++i) p.bias_stride[i] = bias.size(i) == 1 ? 0 : bias.stride(i);
+  }
+  cpu::fused_attention(p, cpu::compute_threads());
+  return true;
+}
 }  // namespace
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -59,6 +106,8 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   // merging the heads afterwards is free.
   at::Tensor out_bnhd = at::empty({B, Nq, H, dv}, q.options());
   at::Tensor out = out_bnhd.transpose(1, 2);  // [B, H, Nq, dv]
+
+  if (fused_cpu_attention(q, k, v, additive, scale, out)) return out;
 
   // Chunks: as many query rows as fit the budget for one head, then as many heads.
   const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, budget / std::max<int64_t>(1, Nk)));

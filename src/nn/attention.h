@@ -22,8 +22,9 @@ struct AttentionMask {
   bool causal = false;   // query i sees keys 0..i
 };
 
-// softmax(q k^T * scale + mask) v over heads, computed in chunks of query rows so the
-// score matrix never exceeds a fixed budget.
+// softmax(q k^T * scale + mask) v over heads. fp32 on x86 CPUs: the fused kernel of
+// nn/cpu/fused_attention.h (scores stay in cache). Otherwise: chunks of query rows, so
+// the score matrix never exceeds a fixed budget.
 // q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] -> [B, H, Nq, dv].
 // The result is a [B, H, Nq, dv] view of a contiguous [B, Nq, H, dv] tensor, so merging
 // the heads (transpose(1, 2) + reshape) costs no copy.

@@ -49,8 +49,6 @@ at::Tensor long_tensor(const std::vector<int64_t>& v, const at::Device& device) 
   return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
-bool contains(const std::vector<int64_t>& v, int64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
-
 // torchvision's masks_to_boxes: [K, H, W] bool (no empty mask) -> [K, 4] float x1, y1, x2, y2.
 at::Tensor masks_to_boxes(const at::Tensor& masks) {
   const int64_t H = masks.size(1), W = masks.size(2);
