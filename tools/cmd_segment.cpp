@@ -89,6 +89,7 @@ struct SegmentArgs {
   float threshold = 0.5f;
   float nms = -1.0f;
   int threads = 0;
+  std::string device = "cpu", precision = "fp32";
 };
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -103,6 +104,8 @@ std::shared_ptr<const Model> load_model(const SegmentArgs& a, double& load_ms) {
   ModelOptions mo;
   mo.model_dir = a.model;
   mo.num_threads = a.threads;
+  mo.device = a.device;
+  mo.precision = a.precision;
   mo.hf_text_only = a.hf_text_only;
   auto model = Model::load(mo);
   load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
@@ -317,6 +320,9 @@ void add_segment_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--nms", a->nms, "suppress instances whose mask IoU with a better one exceeds this")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", a->device, "cpu, cuda or cuda:N (needs a CUDA build)");
+  cmd->add_option("--precision", a->precision, "fp32, or bf16 matrix products (norms, softmax, scores stay fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--hf-text-only", a->hf_text_only,
                 "transformers' text-only path (no geometry CLS token) instead of Meta's");
   cmd->callback([&exit_code, a] {

@@ -22,6 +22,7 @@ struct ServeArgs {
   size_t cache_mb = 2048;
   size_t max_body_mb = 32;
   int threads = 0;
+  std::string device = "cpu", precision = "fp32";
   bool hf_text_only = false;
 };
 
@@ -38,6 +39,8 @@ void run_serve(ServeArgs& a) {
   ModelOptions mo;
   mo.model_dir = a.model;
   mo.num_threads = a.threads;
+  mo.device = a.device;
+  mo.precision = a.precision;
   mo.hf_text_only = a.hf_text_only;
   auto model = Model::load(mo);
   if (model->has_random_weights()) {
@@ -79,6 +82,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-prompts", a->options.max_prompts, "most texts + boxes + points in one request")
       ->check(CLI::Range(1, 10000));
   cmd->add_option("--threads", a->threads, "CPU threads per model run (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", a->device, "cpu, cuda or cuda:N (needs a CUDA build)");
+  cmd->add_option("--precision", a->precision, "fp32, or bf16 matrix products (norms, softmax, scores stay fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--hf-text-only", a->hf_text_only,
                 "transformers' text-only path (no geometry CLS token) instead of Meta's");
   cmd->add_flag("--log", a->options.log_requests, "log every request on stderr");

@@ -33,6 +33,7 @@ struct TrackArgs {
   std::vector<std::string> texts, points, boxes, masks;
   bool reverse = false, no_overlay = false, no_masks = false, hf_text_only = false;
   int max_objects = 0, threads = 0;
+  std::string device = "cpu", precision = "fp32";
   int64_t start = -1, max_frames = 0;
   double fps = 0;
 };
@@ -237,6 +238,8 @@ void run_track(const TrackArgs& a) {
   ModelOptions mo;
   mo.model_dir = a.model;
   mo.num_threads = a.threads;
+  mo.device = a.device;
+  mo.precision = a.precision;
   mo.hf_text_only = a.hf_text_only;
   auto model = Model::load(mo);
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
@@ -378,6 +381,9 @@ void add_track_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-overlay", a->no_overlay, "do not write overlay.mp4");
   cmd->add_flag("--no-masks", a->no_masks, "do not write mask PNGs (tracks.json still has every mask)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", a->device, "cpu, cuda or cuda:N (needs a CUDA build)");
+  cmd->add_option("--precision", a->precision, "fp32, or bf16 matrix products (norms, softmax, scores stay fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--hf-text-only", a->hf_text_only,
                 "--text: transformers' text-only detector query (no geometry CLS token) instead of Meta's");
   cmd->callback([&exit_code, a] {

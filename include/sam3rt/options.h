@@ -21,6 +21,14 @@ struct ModelOptions {
   // calling thread (the two pools fight otherwise; src/pipeline/threading.h).
   int num_threads = 0;
 
+  // Where the model runs: "cpu", "cuda" or "cuda:N" (needs sam3rt built against a CUDA
+  // LibTorch; see README). Weights are copied to the device once at load.
+  std::string device = "cpu";
+
+  // "fp32", or "bf16": matrix products (linear layers, convolutions) in bfloat16 with
+  // float32 accumulation, everything else (norms, softmax, scores, boxes) in float32.
+  std::string precision = "fp32";
+
   // Semantics where transformers differs from Meta's original model (docs/semantics.md).
   // false (default) = Meta: a text-only prompt still runs the geometry encoder and gets
   // the image-conditioned CLS token. true = transformers' text-only path (no CLS).

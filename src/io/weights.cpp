@@ -39,6 +39,11 @@ WeightStore WeightStore::declare_only() { return WeightStore(); }
 WeightScope WeightStore::scope(std::string prefix) { return WeightScope(this, std::move(prefix)); }
 
 at::Tensor WeightStore::take(const std::string& key, const std::vector<int64_t>& shape, DType dtype) {
+  at::Tensor t = take_on_host(key, shape, dtype);
+  return placement_.device.is_cpu() ? t : t.to(placement_.device);
+}
+
+at::Tensor WeightStore::take_on_host(const std::string& key, const std::vector<int64_t>& shape, DType dtype) {
   if (!taken_.insert(key).second) {
     mismatched_.push_back(key + ": bound twice (a module declares it more than once)");
   } else {

@@ -41,6 +41,16 @@ struct ExpectedTensor {
 
 class WeightScope;
 
+// Where bound tensors live and in which dtype the matrix products run. Every tensor is
+// returned on `device` in the dtype take() asks for (float32 unless stated); layers that
+// multiply (nn::Linear, nn::Conv2d, nn::ConvTranspose2d) convert their weights to
+// `matmul_dtype` themselves (bfloat16: "bf16 matmuls, fp32 everything else";
+// docs/performance.md).
+struct Placement {
+  at::Device device = at::Device(at::kCPU);
+  at::ScalarType matmul_dtype = at::kFloat;
+};
+
 class WeightStore {
  public:
   // Binds tensors of a checkpoint file (zero-copy views).
@@ -56,6 +66,10 @@ class WeightStore {
   WeightStore& operator=(WeightStore&&) = default;
 
   WeightScope scope(std::string prefix = "");
+
+  // Set before binding; default: CPU, float32 products.
+  void set_placement(const Placement& placement) { placement_ = placement; }
+  const Placement& placement() const { return placement_; }
 
   // See WeightScope::take. `key` is the full checkpoint name.
   at::Tensor take(const std::string& key, const std::vector<int64_t>& shape, DType dtype);
@@ -77,7 +91,10 @@ class WeightStore {
   enum class Mode { kFile, kMemory, kDeclare };
   WeightStore() = default;
 
+  at::Tensor take_on_host(const std::string& key, const std::vector<int64_t>& shape, DType dtype);
+
   Mode mode_ = Mode::kDeclare;
+  Placement placement_;
   std::shared_ptr<const SafetensorsFile> file_;
   std::map<std::string, at::Tensor> memory_;
   std::vector<ExpectedTensor> expected_;
@@ -102,6 +119,7 @@ class WeightScope {
   at::Tensor take(std::string_view leaf, const std::vector<int64_t>& shape, DType dtype) const;
 
   const std::string& prefix() const { return prefix_; }
+  const Placement& placement() const { return store_->placement(); }
   std::string key(std::string_view leaf) const;
 
  private:

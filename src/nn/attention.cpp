@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 
+#include "nn/compat.h"
 #include "nn/cpu/fused_attention.h"
 #include "nn/cpu/parallel.h"
 #include "sam3rt/error.h"
@@ -108,6 +109,10 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   at::Tensor out = out_bnhd.transpose(1, 2);  // [B, H, Nq, dv]
 
   if (fused_cpu_attention(q, k, v, additive, scale, out)) return out;
+  if (compat::kHaveSdpa && q.is_cuda()) {
+    // LibTorch's flash / memory-efficient kernels; their softmax accumulates in fp32.
+    return compat::fused_sdpa(q, k, v, additive.defined() ? additive.to(q.scalar_type()) : additive, scale);
+  }
 
   // Chunks: as many query rows as fit the budget for one head, then as many heads.
   const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, budget / std::max<int64_t>(1, Nk)));
@@ -172,6 +177,13 @@ at::Tensor Attention::merge_heads(const at::Tensor& x) const {
 at::Tensor Attention::attend(const at::Tensor& qh, const at::Tensor& kh, const at::Tensor& vh,
                              const AttentionMask& mask) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  // With bf16 products on a GPU, the attention runs in bf16 too (LibTorch's fused kernels
+  // keep the softmax in fp32); on CPU it stays fp32 (the fused CPU kernel).
+  const at::ScalarType dt = o_proj.weight.scalar_type();
+  if (qh.is_cuda() && dt != qh.scalar_type()) {
+    const at::Tensor o = scaled_dot_product_attention(qh.to(dt), kh.to(dt), vh.to(dt), mask, scale);
+    return o_proj.forward(merge_heads(o).to(qh.scalar_type()));
+  }
   return o_proj.forward(merge_heads(scaled_dot_product_attention(qh, kh, vh, mask, scale)));
 }
 

@@ -1,5 +1,6 @@
 #include "nn/layers.h"
 
+#include <ATen/ops/mm.h>
 #include <ATen/ops/conv2d.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/conv_transpose2d.h>
@@ -33,12 +34,29 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
   return x;
 }
 
-Linear::Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias)
-    : weight(s.take("weight", {out, in})) {
-  if (has_bias) bias = s.take("bias", {out});
+namespace {
+// A multiplying layer's tensor in the placement's matmul dtype.
+at::Tensor for_matmul(const at::Tensor& t, const io::WeightScope& s) {
+  const at::ScalarType dt = s.placement().matmul_dtype;
+  return t.defined() && t.scalar_type() != dt ? t.to(dt) : t;
 }
 
-at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+// Runs op on x in the weights' dtype and returns x's dtype.
+template <typename Op>
+at::Tensor in_weight_dtype(const at::Tensor& x, const at::Tensor& weight, Op op) {
+  if (x.scalar_type() == weight.scalar_type()) return op(x);
+  return op(x.to(weight.scalar_type())).to(x.scalar_type());
+}
+}  // namespace
+
+Linear::Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias)
+    : weight(for_matmul(s.take("weight", {out, in}), s)) {
+  if (has_bias) bias = for_matmul(s.take("bias", {out}), s);
+}
+
+at::Tensor Linear::forward(const at::Tensor& x) const {
+  return in_weight_dtype(x, weight, [&](const at::Tensor& xi) { return at::linear(xi, weight, bias); });
+}
 
 LayerNorm::LayerNorm(const io::WeightScope& s, int64_t dim, double eps_)
     : weight(s.take("weight", {dim})), bias(s.take("bias", {dim})), eps(eps_) {}
@@ -63,19 +81,42 @@ at::Tensor GroupNorm::forward(const at::Tensor& x) const { return at::group_norm
 
 Conv2d::Conv2d(const io::WeightScope& s, int64_t in, int64_t out, int64_t kernel, int64_t stride_,
                int64_t padding_, bool has_bias, int64_t groups_)
-    : weight(s.take("weight", {out, in / groups_, kernel, kernel})), stride(stride_), padding(padding_), groups(groups_) {
-  if (has_bias) bias = s.take("bias", {out});
+    : weight(for_matmul(s.take("weight", {out, in / groups_, kernel, kernel}), s)),
+      stride(stride_),
+      padding(padding_),
+      groups(groups_) {
+  if (has_bias) bias = for_matmul(s.take("bias", {out}), s);
 }
 
 at::Tensor Conv2d::forward(const at::Tensor& x) const {
-  return at::conv2d(x, weight, bias, {stride, stride}, {padding, padding}, {1, 1}, groups);
+  return in_weight_dtype(x, weight, [&](const at::Tensor& xi) {
+    return at::conv2d(xi, weight, bias, {stride, stride}, {padding, padding}, {1, 1}, groups);
+  });
 }
 
 ConvTranspose2d::ConvTranspose2d(const io::WeightScope& s, int64_t in, int64_t out, int64_t kernel, int64_t stride_)
-    : weight(s.take("weight", {in, out, kernel, kernel})), bias(s.take("bias", {out})), stride(stride_) {}
+    : weight(for_matmul(s.take("weight", {in, out, kernel, kernel}), s)),
+      bias(for_matmul(s.take("bias", {out}), s)),
+      stride(stride_) {}
 
 at::Tensor ConvTranspose2d::forward(const at::Tensor& x) const {
-  return at::conv_transpose2d(x, weight, bias, {stride, stride});
+  const int64_t C = weight.size(0), O = weight.size(1), k = weight.size(2);
+  if (stride != k || weight.size(3) != k) {
+    return in_weight_dtype(x, weight,
+                           [&](const at::Tensor& xi) { return at::conv_transpose2d(xi, weight, bias, {stride, stride}); });
+  }
+  // Kernel = stride (every SAM 3 upsampler): the output patches do not overlap, so the
+  // layer is one GEMM per pixel and a pixel shuffle. Faster than the generic kernel on CPU,
+  // and the only form libtorch 1.13 runs correctly in bf16 there.
+  return in_weight_dtype(x, weight, [&](const at::Tensor& xi) {
+    const int64_t B = xi.size(0), H = xi.size(2), W = xi.size(3);
+    const at::Tensor rows = xi.permute({0, 2, 3, 1}).reshape({B * H * W, C});               // [BHW, C]
+    const at::Tensor y = at::mm(rows, weight.reshape({C, O * k * k}));                      // [BHW, O k k]
+    return y.view({B, H, W, O, k, k})
+        .permute({0, 3, 1, 4, 2, 5})
+        .reshape({B, O, H * k, W * k})                                                       // [B, O, kH, kW]
+        .add_(bias.view({1, O, 1, 1}));
+  });
 }
 
 Mlp::Mlp(const io::WeightScope& s, const std::vector<int64_t>& dims, Activation act_, Naming naming) : act(act_) {

@@ -5,6 +5,11 @@
 // Each block binds its own tensors from a WeightScope in its constructor, using the
 // checkpoint's leaf names ("weight", "bias"), with shapes from the caller. Blocks are
 // immutable after construction; forward() is const and thread-safe.
+//
+// Precision: Linear, Conv2d and ConvTranspose2d keep their weights in the placement's
+// matmul dtype (io::Placement); when it differs from the input's dtype, forward() runs
+// the product in the weights' dtype and returns the input's dtype. Norms always compute
+// in the input's dtype with float32 parameters.
 #pragma once
 
 #include <ATen/core/Tensor.h>

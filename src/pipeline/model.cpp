@@ -7,6 +7,7 @@
 #include "io/weights.h"
 #include "models/sam3/detector.h"
 #include "pipeline/memory_tuning.h"
+#include "pipeline/placement.h"
 #include "pipeline/threading.h"
 #include "pipeline/model_impl.h"
 #include "sam3rt/error.h"
@@ -47,8 +48,9 @@ Model::Impl::TextFeatures Model::Impl::text_features(const std::string& text) co
                "this model (", model_type_name(config.type), ") has no text encoder");
   const int64_t context = config.detector->text.max_position_embeddings;
   const auto enc = tokenizer->encode(text, static_cast<int>(context));
-  at::Tensor ids = at::tensor(enc.ids, at::TensorOptions().dtype(at::kLong)).view({1, -1});
-  at::Tensor mask = at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)).view({1, -1});
+  at::Tensor ids = at::tensor(enc.ids, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(placement.device);
+  at::Tensor mask =
+      at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(placement.device);
   TextFeatures tf{models::encode_text(*modules, ids, mask), mask.to(at::kBool)};
   std::lock_guard<std::mutex> lock(text_mutex_);
   return text_cache_.emplace(text, tf).first->second;
@@ -66,10 +68,12 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
   SAM3RT_CHECK(fs::is_directory(dir), kNotFound, options.model_dir, ": model folder not found");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->placement = pipeline::parse_placement(options.device, options.precision);
   impl->config = load_model_config((dir / "config.json").string());
   impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
   {
     io::WeightStore store(impl->file);
+    store.set_placement(impl->placement);
     impl->modules = models::bind_modules(impl->config, store);
     store.finish((dir / "model.safetensors").string());
   }

@@ -21,6 +21,7 @@ namespace sam3rt {
 
 struct Model::Impl {
   ModelOptions options;
+  io::Placement placement;  // from options.device / options.precision
   ModelConfig config;
   std::shared_ptr<const io::SafetensorsFile> file;
   std::unique_ptr<models::Sam3Modules> modules;

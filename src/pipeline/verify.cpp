@@ -19,6 +19,7 @@
 #include "models/tracker/tracker.h"
 #include "nn/position_encoding.h"
 #include "pipeline/preprocess.h"
+#include "pipeline/placement.h"
 #include "pipeline/verify_text_video.h"
 #include "pipeline/verify_video.h"
 #include "sam3rt/error.h"
@@ -187,10 +188,11 @@ struct FixtureFiles {
   }
 };
 
-std::unique_ptr<models::Sam3Modules> bind_fixture_model(const fs::path& dir) {
+std::unique_ptr<models::Sam3Modules> bind_fixture_model(const fs::path& dir, const std::string& precision) {
   const ModelConfig config = load_model_config((dir / "config.json").string());
   const std::string weights = (dir / "model.safetensors").string();
   io::WeightStore store(io::SafetensorsFile::open(weights));
+  store.set_placement(parse_placement("cpu", precision));
   auto modules = models::bind_modules(config, store);
   store.finish(weights);
   return modules;
@@ -226,7 +228,7 @@ void compare_with_trace(const std::string& c, const io::SafetensorsFile& file, c
 // the reference ran; sam3rt's default (Meta) path is checked by the padding-box cases.
 void verify_image_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
   const FixtureFiles files(dir, index);
-  const auto modules = bind_fixture_model(dir);
+  const auto modules = bind_fixture_model(dir, options.precision);
   for (const std::string& c : case_names(index, dir)) {
     models::Trace trace;
     const auto image = models::encode_detector_image(*modules, files.input(c + ".pixel_values"), &trace);
@@ -255,7 +257,7 @@ void verify_image_model(const fs::path& dir, const Json& index, const VerifyOpti
 // IoU scores in its reference output tells.
 void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
   const FixtureFiles files(dir, index);
-  const auto modules = bind_fixture_model(dir);
+  const auto modules = bind_fixture_model(dir, options.precision);
   const models::Sam3Modules& m = *modules;
   SAM3RT_CHECK(m.tracker.has_value() && m.vision_backbone.has_value(), kCorruption, (dir / "config.json").string(),
                ": the tracker fixture's model has no tracker");

@@ -35,6 +35,7 @@ TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours
 
 struct VerifyOptions {
   double tolerance = 1e-4;       // rel-L2 per tensor (fp32)
+  std::string precision = "fp32";  // matrix products in fp32 or bf16 (io::Placement); CPU only
   std::string bpe_vocab_path;    // CLIP merges file for tokenizer fixtures
   std::function<void(const TensorComparison&)> on_result;  // called as each tensor is compared
 };

@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
+#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -108,6 +109,7 @@ void verify_text_video(const std::string& dir_string, const VerifyOptions& optio
   const ModelConfig config = load_model_config((dir / "config.json").string());
   const std::string weights = (dir / "model.safetensors").string();
   io::WeightStore store(io::SafetensorsFile::open(weights));
+  store.set_placement(parse_placement("cpu", options.precision));
   const auto modules = models::bind_modules(config, store);
   store.finish(weights);
 

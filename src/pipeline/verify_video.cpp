@@ -19,6 +19,7 @@
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/tracker/video_tracker.h"
+#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -101,6 +102,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
   const ModelConfig config = load_model_config((mdir / "config.json").string());
   const std::string weights = (mdir / "model.safetensors").string();
   io::WeightStore store(io::SafetensorsFile::open(weights));
+  store.set_placement(parse_placement("cpu", options.precision));
   const auto modules = models::bind_modules(config, store);
   store.finish(weights);
 

@@ -13,10 +13,23 @@
 
 namespace sam3rt::models {
 
+namespace {
+// x += in W^T + b. With weights in x's dtype the GEMM accumulates straight into x (no
+// temporary for the residual add); otherwise through the layer's own precision.
+void accumulate_linear(at::Tensor& x, const nn::Linear& layer, const at::Tensor& in) {
+  if (layer.weight.scalar_type() == x.scalar_type()) {
+    x.add_(layer.bias).addmm_(in, layer.weight.t());
+  } else {
+    x.add_(layer.forward(in));
+  }
+}
+}  // namespace
+
 VisionBackbone::VisionBackbone(const VitConfig& c, const io::WeightScope& s) : config_(c) {
   const int64_t D = c.hidden_size;
   const int64_t P = c.pretrain_grid();
-  patch_weight_ = s.take("embeddings.patch_embeddings.projection.weight", {D, c.num_channels, c.patch_size, c.patch_size});
+  patch_weight_ = s.take("embeddings.patch_embeddings.projection.weight", {D, c.num_channels, c.patch_size, c.patch_size})
+                      .to(s.placement().matmul_dtype);
   position_table_ = s.take("embeddings.position_embeddings", {1, P * P, D});
   layer_norm_ = nn::LayerNorm(s.sub("layer_norm"), D, c.layer_norm_eps);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
@@ -91,7 +104,7 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   }
   // x += o W^T + b, accumulated by the GEMM into x.
   at::Tensor x2 = x.view({B * G * G, D});
-  x2.add_(attn.o_proj.bias).addmm_(o.view({B * G * G, D}), attn.o_proj.weight.t());
+  accumulate_linear(x2, attn.o_proj, o.view({B * G * G, D}));
   o.reset();
 
   // MLP on row chunks: x += fc2(gelu(fc1(ln2(x)))). Equal chunks whose hidden
@@ -105,9 +118,9 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   const int64_t rows = (T + chunks - 1) / chunks;
   for (int64_t r0 = 0; r0 < T; r0 += rows) {
     at::Tensor xc = x2.narrow(0, r0, std::min(rows, T - r0));  // contiguous rows
-    at::Tensor f = at::addmm(fc1.bias, layer.layer_norm2.forward(xc), fc1.weight.t());
+    at::Tensor f = fc1.forward(layer.layer_norm2.forward(xc));
     at::gelu_(f);
-    xc.add_(fc2.bias).addmm_(f, fc2.weight.t());
+    accumulate_linear(xc, fc2, f);
   }
 }
 
@@ -126,6 +139,7 @@ at::Tensor VisionBackbone::forward(const at::Tensor& pixel_values, VitTrace* tra
   at::Tensor x = at::conv2d(pixel_values.to(patch_weight_.scalar_type()), patch_weight_, {},
                             {c.patch_size, c.patch_size})
                      .permute({0, 2, 3, 1})
+                     .to(at::kFloat)
                      .contiguous();
   // The pretrain P x P table tiled over the G x G grid: pos[r][c] = table[r mod P][c mod P].
   at::Tensor wrap = at::arange(G, at::TensorOptions().dtype(at::kLong).device(position_table_.device())).remainder(P);

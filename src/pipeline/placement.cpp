@@ -1,0 +1,37 @@
+#include "pipeline/placement.h"
+
+#include <ATen/Context.h>
+
+#include "sam3rt/error.h"
+
+namespace sam3rt::pipeline {
+
+io::Placement parse_placement(const std::string& device, const std::string& precision) {
+  io::Placement p;
+  if (precision == "fp32" || precision.empty()) {
+    p.matmul_dtype = at::kFloat;
+  } else if (precision == "bf16") {
+    p.matmul_dtype = at::kBFloat16;
+  } else {
+    throw Error(ErrorCode::kInvalidArgument, "unknown precision '" + precision + "' (expected fp32 or bf16)");
+  }
+  if (device == "cpu" || device.empty()) {
+    p.device = at::Device(at::kCPU);
+    return p;
+  }
+  SAM3RT_CHECK(device.rfind("cuda", 0) == 0, kInvalidArgument, "unknown device '", device,
+               "' (expected cpu, cuda or cuda:N)");
+  int index = 0;
+  if (device.size() > 4) {
+    SAM3RT_CHECK(device[4] == ':' && device.size() > 5 && device.find_first_not_of("0123456789", 5) == std::string::npos &&
+                     device.size() < 9,
+                 kInvalidArgument, "unknown device '", device, "' (expected cpu, cuda or cuda:N)");
+    index = std::stoi(device.substr(5));
+  }
+  SAM3RT_CHECK(at::hasCUDA(), kUnsupported, "device '", device,
+               "' requested, but this sam3rt was built against a LibTorch without CUDA or no GPU is visible");
+  p.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+  return p;
+}
+
+}  // namespace sam3rt::pipeline
