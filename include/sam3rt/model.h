@@ -19,9 +19,10 @@
 //   click.multimask = false;
 //   auto refined = session.predict(click);
 //
-// A Model is immutable after load() apart from an internal, locked text-feature cache,
-// and may be shared by any number of threads and sessions. An ImageSession holds one
-// image's features and is not thread-safe: use one per thread or request.
+// A Model is immutable after load() apart from an internal, locked text-feature cache
+// (the 64 most recently used prompts), and may be shared by any number of threads and
+// sessions. An ImageSession holds one image's features and is not thread-safe: use one
+// per thread or request.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -41,9 +41,13 @@ std::string find_bpe_vocab(const std::string& explicit_path) {
 Model::Impl::TextFeatures Model::Impl::text_features(const std::string& text) const {
   {
     std::lock_guard<std::mutex> lock(text_mutex_);
-    auto it = text_cache_.find(text);
-    if (it != text_cache_.end()) return it->second;
+    auto it = text_index_.find(text);
+    if (it != text_index_.end()) {
+      text_lru_.splice(text_lru_.begin(), text_lru_, it->second);  // now the most recent
+      return it->second->second;
+    }
   }
+  // Encoded outside the lock: other texts are served meanwhile.
   SAM3RT_CHECK(tokenizer.has_value() && modules->detector.has_value(), kUnsupported,
                "this model (", model_type_name(config.type), ") has no text encoder");
   const int64_t context = config.detector->text.max_position_embeddings;
@@ -53,7 +57,24 @@ Model::Impl::TextFeatures Model::Impl::text_features(const std::string& text) co
       at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(placement.device);
   TextFeatures tf{models::encode_text(*modules, ids, mask), mask.to(at::kBool)};
   std::lock_guard<std::mutex> lock(text_mutex_);
-  return text_cache_.emplace(text, tf).first->second;
+  auto it = text_index_.find(text);
+  if (it != text_index_.end()) {
+    // Another thread encoded the same text meanwhile: keep the first (equal) features.
+    text_lru_.splice(text_lru_.begin(), text_lru_, it->second);
+    return it->second->second;
+  }
+  text_lru_.emplace_front(text, tf);
+  text_index_.emplace(text, text_lru_.begin());
+  if (text_lru_.size() > kTextCacheEntries) {
+    text_index_.erase(text_lru_.back().first);
+    text_lru_.pop_back();
+  }
+  return tf;
+}
+
+size_t Model::Impl::text_cache_size() const {
+  std::lock_guard<std::mutex> lock(text_mutex_);
+  return text_lru_.size();
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -4,11 +4,13 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <map>
+#include <cstddef>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "io/config.h"
@@ -31,12 +33,23 @@ struct Model::Impl {
     at::Tensor features;  // [1, L, d]
     at::Tensor valid;     // [1, L] bool
   };
-  // Tokenises and encodes `text` once per model; later calls hit the cache. Thread-safe.
+  // How many prompts' text features a model keeps: beyond this the least recently used
+  // is dropped, so a server given ever new prompts does not grow without limit. An entry
+  // is L x d floats (32 x 256, 32 KiB, for facebook/sam3): 2 MiB at most.
+  static constexpr size_t kTextCacheEntries = 64;
+
+  // Tokenises and encodes `text`, or returns the cached features (the same tensors) if it
+  // is among the kTextCacheEntries most recently used texts. Thread-safe.
   TextFeatures text_features(const std::string& text) const;
+  // Texts cached now (at most kTextCacheEntries).
+  size_t text_cache_size() const;
 
  private:
+  // Most recently used first; text_index_ finds a text's entry. Both under text_mutex_.
+  using TextLru = std::list<std::pair<std::string, TextFeatures>>;
   mutable std::mutex text_mutex_;
-  mutable std::map<std::string, TextFeatures> text_cache_;
+  mutable TextLru text_lru_;
+  mutable std::unordered_map<std::string, TextLru::iterator> text_index_;
 };
 
 // Where the bundled CLIP vocabulary is: options.bpe_vocab_path if set, else next to the

@@ -55,7 +55,7 @@ void expect_corrupt(const std::string& json, const std::vector<std::string>& nee
   for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
 }
 
-// --- field-by-field comparison (used to check defaults against the released configs) ---
+// --- field-by-field comparison ----------------------------------------------------------------
 
 void expect_same(const VitConfig& a, const VitConfig& b) {
   EXPECT_EQ(a.hidden_size, b.hidden_size);
@@ -70,6 +70,9 @@ void expect_same(const VitConfig& a, const VitConfig& b) {
   EXPECT_EQ(a.global_attn_indexes, b.global_attn_indexes);
   EXPECT_EQ(a.rope_theta, b.rope_theta);
   EXPECT_EQ(a.layer_norm_eps, b.layer_norm_eps);
+  EXPECT_EQ(a.head_dim(), b.head_dim());
+  EXPECT_EQ(a.grid(), b.grid());
+  EXPECT_EQ(a.pretrain_grid(), b.pretrain_grid());
 }
 
 void expect_same(const VisionConfig& a, const VisionConfig& b) {
@@ -78,6 +81,21 @@ void expect_same(const VisionConfig& a, const VisionConfig& b) {
   EXPECT_EQ(a.scale_factors, b.scale_factors);
   EXPECT_EQ(a.backbone_feature_sizes, b.backbone_feature_sizes);
   EXPECT_EQ(a.layer_norm_eps, b.layer_norm_eps);
+}
+
+void expect_same(const TextConfig& a, const TextConfig& b) {
+  EXPECT_EQ(a.vocab_size, b.vocab_size);
+  EXPECT_EQ(a.hidden_size, b.hidden_size);
+  EXPECT_EQ(a.intermediate_size, b.intermediate_size);
+  EXPECT_EQ(a.projection_dim, b.projection_dim);
+  EXPECT_EQ(a.num_hidden_layers, b.num_hidden_layers);
+  EXPECT_EQ(a.num_attention_heads, b.num_attention_heads);
+  EXPECT_EQ(a.max_position_embeddings, b.max_position_embeddings);
+  EXPECT_EQ(a.layer_norm_eps, b.layer_norm_eps);
+  EXPECT_EQ(a.bos_token_id, b.bos_token_id);
+  EXPECT_EQ(a.eos_token_id, b.eos_token_id);
+  EXPECT_EQ(a.pad_token_id, b.pad_token_id);
+  EXPECT_EQ(a.hidden_act, b.hidden_act);
 }
 
 void expect_same(const DetectorTransformerConfig& a, const DetectorTransformerConfig& b) {
@@ -91,26 +109,44 @@ void expect_same(const DetectorTransformerConfig& a, const DetectorTransformerCo
   EXPECT_EQ(a.num_queries, b.num_queries);
 }
 
+void expect_same(const SegmentationHeadConfig& a, const SegmentationHeadConfig& b) {
+  EXPECT_EQ(a.hidden_size, b.hidden_size);
+  EXPECT_EQ(a.num_upsampling_stages, b.num_upsampling_stages);
+  EXPECT_EQ(a.num_attention_heads, b.num_attention_heads);
+  EXPECT_EQ(a.layer_norm_eps, b.layer_norm_eps);
+}
+
 void expect_same(const DetectorConfig& a, const DetectorConfig& b) {
   expect_same(a.vision, b.vision);
-  EXPECT_EQ(a.text.vocab_size, b.text.vocab_size);
-  EXPECT_EQ(a.text.hidden_size, b.text.hidden_size);
-  EXPECT_EQ(a.text.intermediate_size, b.text.intermediate_size);
-  EXPECT_EQ(a.text.projection_dim, b.text.projection_dim);
-  EXPECT_EQ(a.text.num_hidden_layers, b.text.num_hidden_layers);
-  EXPECT_EQ(a.text.num_attention_heads, b.text.num_attention_heads);
-  EXPECT_EQ(a.text.max_position_embeddings, b.text.max_position_embeddings);
-  EXPECT_EQ(a.text.layer_norm_eps, b.text.layer_norm_eps);
-  EXPECT_EQ(a.text.bos_token_id, b.text.bos_token_id);
-  EXPECT_EQ(a.text.eos_token_id, b.text.eos_token_id);
-  EXPECT_EQ(a.text.pad_token_id, b.text.pad_token_id);
+  expect_same(a.text, b.text);
   expect_same(a.geometry_encoder, b.geometry_encoder);
   expect_same(a.detr_encoder, b.detr_encoder);
   expect_same(a.detr_decoder, b.detr_decoder);
-  EXPECT_EQ(a.mask_decoder.hidden_size, b.mask_decoder.hidden_size);
-  EXPECT_EQ(a.mask_decoder.num_upsampling_stages, b.mask_decoder.num_upsampling_stages);
-  EXPECT_EQ(a.mask_decoder.num_attention_heads, b.mask_decoder.num_attention_heads);
-  EXPECT_EQ(a.mask_decoder.layer_norm_eps, b.mask_decoder.layer_norm_eps);
+  expect_same(a.mask_decoder, b.mask_decoder);
+}
+
+void expect_same(const PromptEncoderConfig& a, const PromptEncoderConfig& b) {
+  EXPECT_EQ(a.hidden_size, b.hidden_size);
+  EXPECT_EQ(a.image_size, b.image_size);
+  EXPECT_EQ(a.patch_size, b.patch_size);
+  EXPECT_EQ(a.mask_input_channels, b.mask_input_channels);
+  EXPECT_EQ(a.num_point_embeddings, b.num_point_embeddings);
+  EXPECT_EQ(a.layer_norm_eps, b.layer_norm_eps);
+  EXPECT_EQ(a.scale, b.scale);
+}
+
+void expect_same(const TrackerMaskDecoderConfig& a, const TrackerMaskDecoderConfig& b) {
+  EXPECT_EQ(a.hidden_size, b.hidden_size);
+  EXPECT_EQ(a.mlp_dim, b.mlp_dim);
+  EXPECT_EQ(a.num_hidden_layers, b.num_hidden_layers);
+  EXPECT_EQ(a.num_attention_heads, b.num_attention_heads);
+  EXPECT_EQ(a.attention_downsample_rate, b.attention_downsample_rate);
+  EXPECT_EQ(a.num_multimask_outputs, b.num_multimask_outputs);
+  EXPECT_EQ(a.iou_head_depth, b.iou_head_depth);
+  EXPECT_EQ(a.iou_head_hidden_dim, b.iou_head_hidden_dim);
+  EXPECT_EQ(a.dynamic_multimask_via_stability, b.dynamic_multimask_via_stability);
+  EXPECT_EQ(a.dynamic_multimask_stability_delta, b.dynamic_multimask_stability_delta);
+  EXPECT_EQ(a.dynamic_multimask_stability_thresh, b.dynamic_multimask_stability_thresh);
 }
 
 void expect_same(const TrackerVideoConfig& a, const TrackerVideoConfig& b) {
@@ -146,28 +182,12 @@ void expect_same(const TrackerVideoConfig& a, const TrackerVideoConfig& b) {
   EXPECT_EQ(a.memory_fuser_padding, b.memory_fuser_padding);
 }
 
+
 void expect_same(const TrackerConfig& a, const TrackerConfig& b) {
   expect_same(a.vision, b.vision);
   EXPECT_EQ(a.image_size, b.image_size);
-  EXPECT_EQ(a.prompt_encoder.hidden_size, b.prompt_encoder.hidden_size);
-  EXPECT_EQ(a.prompt_encoder.image_size, b.prompt_encoder.image_size);
-  EXPECT_EQ(a.prompt_encoder.patch_size, b.prompt_encoder.patch_size);
-  EXPECT_EQ(a.prompt_encoder.mask_input_channels, b.prompt_encoder.mask_input_channels);
-  EXPECT_EQ(a.prompt_encoder.num_point_embeddings, b.prompt_encoder.num_point_embeddings);
-  EXPECT_EQ(a.prompt_encoder.layer_norm_eps, b.prompt_encoder.layer_norm_eps);
-  EXPECT_EQ(a.prompt_encoder.scale, b.prompt_encoder.scale);
-  const auto &m = a.mask_decoder, &n = b.mask_decoder;
-  EXPECT_EQ(m.hidden_size, n.hidden_size);
-  EXPECT_EQ(m.mlp_dim, n.mlp_dim);
-  EXPECT_EQ(m.num_hidden_layers, n.num_hidden_layers);
-  EXPECT_EQ(m.num_attention_heads, n.num_attention_heads);
-  EXPECT_EQ(m.attention_downsample_rate, n.attention_downsample_rate);
-  EXPECT_EQ(m.num_multimask_outputs, n.num_multimask_outputs);
-  EXPECT_EQ(m.iou_head_depth, n.iou_head_depth);
-  EXPECT_EQ(m.iou_head_hidden_dim, n.iou_head_hidden_dim);
-  EXPECT_EQ(m.dynamic_multimask_via_stability, n.dynamic_multimask_via_stability);
-  EXPECT_EQ(m.dynamic_multimask_stability_delta, n.dynamic_multimask_stability_delta);
-  EXPECT_EQ(m.dynamic_multimask_stability_thresh, n.dynamic_multimask_stability_thresh);
+  expect_same(a.prompt_encoder, b.prompt_encoder);
+  expect_same(a.mask_decoder, b.mask_decoder);
   ASSERT_EQ(a.video.has_value(), b.video.has_value());
   if (a.video) expect_same(*a.video, *b.video);
 }
@@ -197,271 +217,208 @@ void expect_same(const VideoPipelineConfig& a, const VideoPipelineConfig& b) {
   EXPECT_EQ(a.high_iou_thresh, b.high_iou_thresh);
 }
 
-// The released ViT + FPN, as the full configs spell them out.
-void expect_released_vision(const VisionConfig& v) {
-  EXPECT_EQ(v.backbone.hidden_size, 1024);
-  EXPECT_EQ(v.backbone.intermediate_size, 4736);
-  EXPECT_EQ(v.backbone.num_hidden_layers, 32);
-  EXPECT_EQ(v.backbone.num_attention_heads, 16);
-  EXPECT_EQ(v.backbone.head_dim(), 64);
-  EXPECT_EQ(v.backbone.num_channels, 3);
-  EXPECT_EQ(v.backbone.image_size, 1008);
-  EXPECT_EQ(v.backbone.patch_size, 14);
-  EXPECT_EQ(v.backbone.grid(), 72);
-  EXPECT_EQ(v.backbone.pretrain_image_size, 336);
-  EXPECT_EQ(v.backbone.pretrain_grid(), 24);
-  EXPECT_EQ(v.backbone.window_size, 24);
-  EXPECT_EQ(v.backbone.global_attn_indexes, (Sizes{7, 15, 23, 31}));
-  EXPECT_EQ(v.backbone.rope_theta, 10000.0);
-  EXPECT_EQ(v.backbone.layer_norm_eps, 1e-6);
-  EXPECT_EQ(v.fpn_hidden_size, 256);
-  EXPECT_EQ(v.scale_factors, (std::vector<double>{4.0, 2.0, 1.0, 0.5}));
-  EXPECT_EQ(v.backbone_feature_sizes, (std::vector<Sizes>{{288, 288}, {144, 144}, {72, 72}}));
+// --- what each layout holds ----------------------------------------------------------------
+
+// A layout's model type and the sub-configs its config.json gives; the released and the
+// tiny config of a layout agree on these.
+struct Layout {
+  const char* file;       // full(file), tiny(file)
+  ModelType type;
+  const char* type_name;  // model_type_name(type)
+  bool detector, tracker, tracker_video, video;
+};
+constexpr Layout kImage{"sam3_image", ModelType::kSam3Image, "sam3", true, false, false, false};
+constexpr Layout kTracker{"sam3_tracker", ModelType::kSam3Tracker, "sam3_tracker", false, true, false, false};
+constexpr Layout kVideo{"sam3_video", ModelType::kSam3Video, "sam3_video", true, true, true, true};
+
+// Loads `path`, expecting `layout`'s type and exactly its sub-configs.
+ModelConfig load_layout(const std::string& path, const Layout& layout) {
+  SCOPED_TRACE(path);
+  ModelConfig c = load_model_config(path);
+  EXPECT_EQ(c.type, layout.type);
+  EXPECT_STREQ(model_type_name(c.type), layout.type_name);
+  EXPECT_EQ(c.detector.has_value(), layout.detector);
+  EXPECT_EQ(c.tracker.has_value(), layout.tracker);
+  EXPECT_EQ(c.tracker && c.tracker->video.has_value(), layout.tracker_video);
+  EXPECT_EQ(c.video.has_value(), layout.video);
+  return c;
+}
+ModelConfig load_full(const Layout& layout) { return load_layout(full(layout.file), layout); }
+ModelConfig load_tiny(const Layout& layout) { return load_layout(tiny(layout.file), layout); }
+
+// --- the released (full) configs: every value, as facebook/sam3's config.json files give them
+
+VisionConfig released_vision() {
+  return {.backbone = {.hidden_size = 1024, .intermediate_size = 4736, .num_hidden_layers = 32,
+                       .num_attention_heads = 16, .num_channels = 3, .image_size = 1008, .patch_size = 14,
+                       .pretrain_image_size = 336, .window_size = 24, .global_attn_indexes = {7, 15, 23, 31},
+                       .rope_theta = 10000.0, .layer_norm_eps = 1e-6},
+          .fpn_hidden_size = 256,
+          .scale_factors = {4.0, 2.0, 1.0, 0.5},
+          .backbone_feature_sizes = {{288, 288}, {144, 144}, {72, 72}},
+          .layer_norm_eps = 1e-6};
 }
 
-// --- the released (full) configs -----------------------------------------------------------
+DetectorConfig released_detector() {
+  return {.vision = released_vision(),
+          .text = {.vocab_size = 49408, .hidden_size = 1024, .intermediate_size = 4096, .projection_dim = 512,
+                   .num_hidden_layers = 24, .num_attention_heads = 16, .max_position_embeddings = 32,
+                   .layer_norm_eps = 1e-5, .bos_token_id = 49406, .eos_token_id = 49407, .pad_token_id = 1,
+                   .hidden_act = "gelu"},
+          // {hidden_size, num_layers, num_attention_heads, intermediate_size, layer_norm_eps,
+          //  hidden_act, roi_size, num_queries}
+          .geometry_encoder = {256, 3, 8, 2048, 1e-6, "relu", 7, 200},
+          .detr_encoder = {256, 6, 8, 2048, 1e-6, "relu", 7, 200},
+          .detr_decoder = {256, 6, 8, 2048, 1e-6, "relu", 7, 200},
+          .mask_decoder = {.hidden_size = 256, .num_upsampling_stages = 3, .num_attention_heads = 8,
+                           .layer_norm_eps = 1e-6}};
+}
+
+TrackerConfig released_tracker() {
+  return {.vision = released_vision(),
+          .image_size = 1008,
+          .prompt_encoder = {.hidden_size = 256, .image_size = 1008, .patch_size = 14, .mask_input_channels = 16,
+                             .num_point_embeddings = 4, .layer_norm_eps = 1e-6, .scale = 1.0},
+          .mask_decoder = {.hidden_size = 256, .mlp_dim = 2048, .num_hidden_layers = 2, .num_attention_heads = 8,
+                           .attention_downsample_rate = 2, .num_multimask_outputs = 3, .iou_head_depth = 3,
+                           .iou_head_hidden_dim = 256, .dynamic_multimask_via_stability = true,
+                           .dynamic_multimask_stability_delta = 0.05, .dynamic_multimask_stability_thresh = 0.98}};
+}
+
+// The memory of sam3_video's tracker.
+TrackerVideoConfig released_tracker_video() {
+  return {.num_maskmem = 7, .sigmoid_scale_for_mem_enc = 20.0, .sigmoid_bias_for_mem_enc = -10.0,
+          .enable_occlusion_spatial_embedding = true, .multimask_output_in_sam = true, .multimask_min_pt_num = 0,
+          .multimask_max_pt_num = 1, .multimask_output_for_tracking = true, .max_object_pointers_in_encoder = 16,
+          .max_cond_frame_num = 4, .enable_temporal_pos_encoding_for_object_pointers = true,
+          .memory_attention_hidden_size = 256, .memory_attention_num_layers = 4,
+          .memory_attention_num_attention_heads = 1, .memory_attention_downsample_rate = 1,
+          .memory_attention_feed_forward_hidden_size = 2048, .memory_attention_rope_theta = 10000.0,
+          .memory_attention_rope_feat_sizes = {72, 72}, .memory_encoder_hidden_size = 256,
+          .memory_encoder_output_channels = 64, .mask_downsampler_embed_dim = 256, .mask_downsampler_kernel_size = 3,
+          .mask_downsampler_stride = 2, .mask_downsampler_padding = 1, .mask_downsampler_total_stride = 16,
+          .memory_fuser_num_layers = 2, .memory_fuser_embed_dim = 256, .memory_fuser_intermediate_dim = 1024,
+          .memory_fuser_kernel_size = 7, .memory_fuser_padding = 3};
+}
+
+VideoPipelineConfig released_video_pipeline() {
+  return {.low_res_mask_size = 288, .score_threshold_detection = 0.5, .det_nms_thresh = 0.1,
+          .assoc_iou_thresh = 0.1, .trk_assoc_iou_thresh = 0.5, .new_det_thresh = 0.7,
+          .recondition_on_trk_masks = true, .hotstart_delay = 15, .hotstart_unmatch_thresh = 8,
+          .hotstart_dup_thresh = 8, .suppress_unmatched_only_within_hotstart = true, .init_trk_keep_alive = 30,
+          .max_trk_keep_alive = 30, .min_trk_keep_alive = -1,
+          .suppress_overlapping_based_on_recent_occlusion_threshold = 0.7,
+          .decrease_trk_keep_alive_for_empty_masklets = false, .fill_hole_area = 16, .max_num_objects = 10000,
+          .recondition_every_nth_frame = 16, .high_conf_thresh = 0.8, .high_iou_thresh = 0.8};
+}
 
 TEST(ConfigTest, FullImageConfig) {
-  const ModelConfig c = load_model_config(full("sam3_image"));
-  EXPECT_EQ(c.type, ModelType::kSam3Image);
-  EXPECT_STREQ(model_type_name(c.type), "sam3");
-  ASSERT_TRUE(c.detector.has_value());
-  EXPECT_FALSE(c.tracker.has_value());
-  EXPECT_FALSE(c.video.has_value());
-  const DetectorConfig& d = *c.detector;
-  expect_released_vision(d.vision);
-  EXPECT_EQ(d.text.vocab_size, 49408);
-  EXPECT_EQ(d.text.hidden_size, 1024);
-  EXPECT_EQ(d.text.intermediate_size, 4096);
-  EXPECT_EQ(d.text.projection_dim, 512);
-  EXPECT_EQ(d.text.num_hidden_layers, 24);
-  EXPECT_EQ(d.text.num_attention_heads, 16);
-  EXPECT_EQ(d.text.max_position_embeddings, 32);
-  EXPECT_EQ(d.text.layer_norm_eps, 1e-5);
-  EXPECT_EQ(d.text.bos_token_id, 49406);
-  EXPECT_EQ(d.text.eos_token_id, 49407);
-  EXPECT_EQ(d.geometry_encoder.num_layers, 3);
-  EXPECT_EQ(d.geometry_encoder.hidden_size, 256);
-  EXPECT_EQ(d.geometry_encoder.roi_size, 7);
-  EXPECT_EQ(d.detr_encoder.num_layers, 6);
-  EXPECT_EQ(d.detr_encoder.num_attention_heads, 8);
-  EXPECT_EQ(d.detr_encoder.intermediate_size, 2048);
-  EXPECT_EQ(d.detr_encoder.hidden_act, "relu");
-  EXPECT_EQ(d.detr_decoder.num_layers, 6);
-  EXPECT_EQ(d.detr_decoder.num_queries, 200);
-  EXPECT_EQ(d.mask_decoder.hidden_size, 256);
-  EXPECT_EQ(d.mask_decoder.num_upsampling_stages, 3);
-  EXPECT_EQ(d.mask_decoder.num_attention_heads, 8);
+  const ModelConfig c = load_full(kImage);
+  expect_same(c.detector.value(), released_detector());
+  // The ViT's derived sizes.
+  const VitConfig& vit = c.detector.value().vision.backbone;
+  EXPECT_EQ(vit.head_dim(), 64);
+  EXPECT_EQ(vit.grid(), 72);
+  EXPECT_EQ(vit.pretrain_grid(), 24);
 }
 
-TEST(ConfigTest, FullTrackerConfig) {
-  const ModelConfig c = load_model_config(full("sam3_tracker"));
-  EXPECT_EQ(c.type, ModelType::kSam3Tracker);
-  EXPECT_STREQ(model_type_name(c.type), "sam3_tracker");
-  EXPECT_FALSE(c.detector.has_value());
-  ASSERT_TRUE(c.tracker.has_value());
-  EXPECT_FALSE(c.video.has_value());
-  const TrackerConfig& t = *c.tracker;
-  expect_released_vision(t.vision);
-  EXPECT_EQ(t.image_size, 1008);
-  EXPECT_EQ(t.prompt_encoder.hidden_size, 256);
-  EXPECT_EQ(t.prompt_encoder.image_size, 1008);
-  EXPECT_EQ(t.prompt_encoder.patch_size, 14);
-  EXPECT_EQ(t.prompt_encoder.mask_input_channels, 16);
-  EXPECT_EQ(t.prompt_encoder.num_point_embeddings, 4);
-  EXPECT_EQ(t.mask_decoder.hidden_size, 256);
-  EXPECT_EQ(t.mask_decoder.mlp_dim, 2048);
-  EXPECT_EQ(t.mask_decoder.num_hidden_layers, 2);
-  EXPECT_EQ(t.mask_decoder.num_attention_heads, 8);
-  EXPECT_EQ(t.mask_decoder.attention_downsample_rate, 2);
-  EXPECT_EQ(t.mask_decoder.num_multimask_outputs, 3);
-  EXPECT_EQ(t.mask_decoder.iou_head_depth, 3);
-  EXPECT_EQ(t.mask_decoder.iou_head_hidden_dim, 256);
-  EXPECT_TRUE(t.mask_decoder.dynamic_multimask_via_stability);
-  EXPECT_EQ(t.mask_decoder.dynamic_multimask_stability_delta, 0.05);
-  EXPECT_EQ(t.mask_decoder.dynamic_multimask_stability_thresh, 0.98);
-  EXPECT_FALSE(t.video.has_value());
-}
+TEST(ConfigTest, FullTrackerConfig) { expect_same(load_full(kTracker).tracker.value(), released_tracker()); }
 
 TEST(ConfigTest, FullVideoConfig) {
-  const ModelConfig c = load_model_config(full("sam3_video"));
-  EXPECT_EQ(c.type, ModelType::kSam3Video);
-  EXPECT_STREQ(model_type_name(c.type), "sam3_video");
-  ASSERT_TRUE(c.detector.has_value());
-  ASSERT_TRUE(c.tracker.has_value());
-  ASSERT_TRUE(c.video.has_value());
-  expect_released_vision(c.detector->vision);
-  EXPECT_EQ(c.detector->text.vocab_size, 49408);
-  EXPECT_EQ(c.detector->detr_decoder.num_queries, 200);
-  // The detector and its image-only config agree.
-  expect_same(*c.detector, *load_model_config(full("sam3_image")).detector);
-
-  const TrackerConfig& t = *c.tracker;
-  expect_released_vision(t.vision);
-  EXPECT_EQ(t.image_size, 1008);
-  ASSERT_TRUE(t.video.has_value());
-  const TrackerVideoConfig& v = *t.video;
-  EXPECT_EQ(v.num_maskmem, 7);
-  EXPECT_EQ(v.sigmoid_scale_for_mem_enc, 20.0);
-  EXPECT_EQ(v.sigmoid_bias_for_mem_enc, -10.0);
-  EXPECT_EQ(v.max_object_pointers_in_encoder, 16);
-  EXPECT_EQ(v.max_cond_frame_num, 4);
-  EXPECT_EQ(v.memory_attention_hidden_size, 256);
-  EXPECT_EQ(v.memory_attention_num_layers, 4);
-  EXPECT_EQ(v.memory_attention_num_attention_heads, 1);
-  EXPECT_EQ(v.memory_attention_feed_forward_hidden_size, 2048);
-  EXPECT_EQ(v.memory_attention_rope_feat_sizes, (Sizes{72, 72}));
-  EXPECT_EQ(v.memory_encoder_output_channels, 64);
-  EXPECT_EQ(v.mask_downsampler_stride, 2);
-  EXPECT_EQ(v.mask_downsampler_total_stride, 16);
-  EXPECT_EQ(v.memory_fuser_num_layers, 2);
-  EXPECT_EQ(v.memory_fuser_intermediate_dim, 1024);
-  EXPECT_EQ(v.memory_fuser_kernel_size, 7);
-  EXPECT_EQ(v.memory_fuser_padding, 3);
-  // The tracker's prompt encoder and mask decoder equal the sam3_tracker config's.
-  auto tracker_only = *load_model_config(full("sam3_tracker")).tracker;
-  tracker_only.video = t.video;
-  expect_same(t, tracker_only);
-
-  const VideoPipelineConfig& p = *c.video;
-  EXPECT_EQ(p.low_res_mask_size, 288);
-  EXPECT_EQ(p.score_threshold_detection, 0.5);
-  EXPECT_EQ(p.det_nms_thresh, 0.1);
-  EXPECT_EQ(p.assoc_iou_thresh, 0.1);
-  EXPECT_EQ(p.trk_assoc_iou_thresh, 0.5);
-  EXPECT_EQ(p.new_det_thresh, 0.7);
-  EXPECT_TRUE(p.recondition_on_trk_masks);
-  EXPECT_EQ(p.hotstart_delay, 15);
-  EXPECT_EQ(p.hotstart_unmatch_thresh, 8);
-  EXPECT_EQ(p.hotstart_dup_thresh, 8);
-  EXPECT_EQ(p.init_trk_keep_alive, 30);
-  EXPECT_EQ(p.max_trk_keep_alive, 30);
-  EXPECT_EQ(p.min_trk_keep_alive, -1);
-  EXPECT_EQ(p.suppress_overlapping_based_on_recent_occlusion_threshold, 0.7);
-  EXPECT_FALSE(p.decrease_trk_keep_alive_for_empty_masklets);
-  EXPECT_EQ(p.fill_hole_area, 16);
-  EXPECT_EQ(p.max_num_objects, 10000);
-  EXPECT_EQ(p.recondition_every_nth_frame, 16);
-  EXPECT_EQ(p.high_conf_thresh, 0.8);
-  EXPECT_EQ(p.high_iou_thresh, 0.8);
+  const ModelConfig c = load_full(kVideo);
+  expect_same(c.detector.value(), released_detector());
+  TrackerConfig tracker = released_tracker();
+  tracker.video = released_tracker_video();
+  expect_same(c.tracker.value(), tracker);
+  expect_same(c.video.value(), released_video_pipeline());
+  // The detector and its image-only config agree; so do the tracker's prompt encoder and
+  // mask decoder and the sam3_tracker config's.
+  expect_same(*c.detector, load_model_config(full("sam3_image")).detector.value());
+  TrackerConfig tracker_only = load_model_config(full("sam3_tracker")).tracker.value();
+  tracker_only.video = c.tracker->video;
+  expect_same(*c.tracker, tracker_only);
 }
 
-// --- the tiny fixture configs ----------------------------------------------------------------
+// --- the tiny fixture configs: the released model, narrowed ---------------------------------
 
-void expect_tiny_vit(const VitConfig& b) {
-  EXPECT_EQ(b.hidden_size, 32);
-  EXPECT_EQ(b.intermediate_size, 64);
-  EXPECT_EQ(b.num_hidden_layers, 4);
-  EXPECT_EQ(b.num_attention_heads, 2);
-  EXPECT_EQ(b.head_dim(), 16);
-  EXPECT_EQ(b.image_size, 224);
-  EXPECT_EQ(b.patch_size, 14);
-  EXPECT_EQ(b.grid(), 16);
-  EXPECT_EQ(b.pretrain_image_size, 112);
-  EXPECT_EQ(b.pretrain_grid(), 8);
-  EXPECT_EQ(b.window_size, 8);
-  EXPECT_EQ(b.global_attn_indexes, (Sizes{1, 3}));
-  EXPECT_EQ(b.rope_theta, 10000.0);
+// The ViT all tiny layouts share, and the FPN of width `d` on it.
+VisionConfig tiny_vision(int64_t d) {
+  return {.backbone = {.hidden_size = 32, .intermediate_size = 64, .num_hidden_layers = 4, .num_attention_heads = 2,
+                       .num_channels = 3, .image_size = 224, .patch_size = 14, .pretrain_image_size = 112,
+                       .window_size = 8, .global_attn_indexes = {1, 3}, .rope_theta = 10000.0,
+                       .layer_norm_eps = 1e-6},
+          .fpn_hidden_size = d,
+          .scale_factors = {4.0, 2.0, 1.0, 0.5},
+          .backbone_feature_sizes = {{64, 64}, {32, 32}, {16, 16}},
+          .layer_norm_eps = 1e-6};
+}
+
+// The tiny detector of width `d` (32 in sam3_image, 64 in sam3_video; text and ViT as is).
+DetectorConfig tiny_detector(int64_t d) {
+  return {.vision = tiny_vision(d),
+          .text = {.vocab_size = 100, .hidden_size = 32, .intermediate_size = 64, .projection_dim = 16,
+                   .num_hidden_layers = 2, .num_attention_heads = 2, .max_position_embeddings = 32,
+                   .layer_norm_eps = 1e-5, .bos_token_id = 98, .eos_token_id = 99, .pad_token_id = 99,
+                   .hidden_act = "gelu"},
+          // As in released_detector().
+          .geometry_encoder = {d, 2, 2, 2 * d, 1e-6, "relu", 7, 200},
+          .detr_encoder = {d, 2, 2, 2 * d, 1e-6, "relu", 7, 200},
+          .detr_decoder = {d, 2, 2, 2 * d, 1e-6, "relu", 7, 8},
+          .mask_decoder = {.hidden_size = d, .num_upsampling_stages = 3, .num_attention_heads = 2,
+                           .layer_norm_eps = 1e-6}};
+}
+
+// The tiny tracker of width `d` (32 in sam3_tracker, 64 in sam3_video).
+TrackerConfig tiny_tracker(int64_t d) {
+  return {.vision = tiny_vision(d),
+          .image_size = 224,
+          .prompt_encoder = {.hidden_size = d, .image_size = 224, .patch_size = 14, .mask_input_channels = 4,
+                             .num_point_embeddings = 4, .layer_norm_eps = 1e-6, .scale = 1.0},
+          .mask_decoder = {.hidden_size = d, .mlp_dim = 2 * d, .num_hidden_layers = 2, .num_attention_heads = 2,
+                           .attention_downsample_rate = 2, .num_multimask_outputs = 3, .iou_head_depth = 3,
+                           .iou_head_hidden_dim = d, .dynamic_multimask_via_stability = true,
+                           .dynamic_multimask_stability_delta = 0.05, .dynamic_multimask_stability_thresh = 0.98}};
 }
 
 TEST(ConfigTest, TinyImageConfig) {
-  const ModelConfig c = load_model_config(tiny("sam3_image"));
-  EXPECT_EQ(c.type, ModelType::kSam3Image);
-  ASSERT_TRUE(c.detector.has_value());
-  EXPECT_FALSE(c.tracker.has_value());
-  const DetectorConfig& d = *c.detector;
-  expect_tiny_vit(d.vision.backbone);
-  EXPECT_EQ(d.vision.fpn_hidden_size, 32);
-  EXPECT_EQ(d.vision.backbone_feature_sizes, (std::vector<Sizes>{{64, 64}, {32, 32}, {16, 16}}));
-  EXPECT_EQ(d.text.vocab_size, 100);
-  EXPECT_EQ(d.text.hidden_size, 32);
-  EXPECT_EQ(d.text.intermediate_size, 64);
-  EXPECT_EQ(d.text.projection_dim, 16);
-  EXPECT_EQ(d.text.num_hidden_layers, 2);
-  EXPECT_EQ(d.text.num_attention_heads, 2);
-  EXPECT_EQ(d.text.max_position_embeddings, 32);
-  EXPECT_EQ(d.text.bos_token_id, 98);
-  EXPECT_EQ(d.text.eos_token_id, 99);
-  EXPECT_EQ(d.text.pad_token_id, 99);
-  for (const auto* t : {&d.geometry_encoder, &d.detr_encoder, &d.detr_decoder}) {
-    EXPECT_EQ(t->hidden_size, 32);
-    EXPECT_EQ(t->num_layers, 2);
-    EXPECT_EQ(t->num_attention_heads, 2);
-    EXPECT_EQ(t->intermediate_size, 64);
-  }
-  EXPECT_EQ(d.geometry_encoder.roi_size, 7);
-  EXPECT_EQ(d.detr_decoder.num_queries, 8);
-  EXPECT_EQ(d.mask_decoder.hidden_size, 32);
-  EXPECT_EQ(d.mask_decoder.num_attention_heads, 2);
-  EXPECT_EQ(d.mask_decoder.num_upsampling_stages, 3);
+  const ModelConfig c = load_tiny(kImage);
+  expect_same(c.detector.value(), tiny_detector(32));
+  const VitConfig& vit = c.detector.value().vision.backbone;
+  EXPECT_EQ(vit.head_dim(), 16);
+  EXPECT_EQ(vit.grid(), 16);
+  EXPECT_EQ(vit.pretrain_grid(), 8);
 }
 
-TEST(ConfigTest, TinyTrackerConfig) {
-  const ModelConfig c = load_model_config(tiny("sam3_tracker"));
-  EXPECT_EQ(c.type, ModelType::kSam3Tracker);
-  ASSERT_TRUE(c.tracker.has_value());
-  EXPECT_FALSE(c.detector.has_value());
-  const TrackerConfig& t = *c.tracker;
-  expect_tiny_vit(t.vision.backbone);
-  EXPECT_EQ(t.vision.fpn_hidden_size, 32);
-  EXPECT_EQ(t.image_size, 224);
-  EXPECT_EQ(t.prompt_encoder.hidden_size, 32);
-  EXPECT_EQ(t.prompt_encoder.image_size, 224);
-  EXPECT_EQ(t.prompt_encoder.mask_input_channels, 4);
-  EXPECT_EQ(t.prompt_encoder.scale, 1.0);
-  EXPECT_EQ(t.mask_decoder.hidden_size, 32);
-  EXPECT_EQ(t.mask_decoder.mlp_dim, 64);
-  EXPECT_EQ(t.mask_decoder.num_hidden_layers, 2);
-  EXPECT_EQ(t.mask_decoder.num_attention_heads, 2);
-  EXPECT_EQ(t.mask_decoder.iou_head_hidden_dim, 32);
-  EXPECT_FALSE(t.video.has_value());
-}
+TEST(ConfigTest, TinyTrackerConfig) { expect_same(load_tiny(kTracker).tracker.value(), tiny_tracker(32)); }
 
 TEST(ConfigTest, TinyVideoConfig) {
-  const ModelConfig c = load_model_config(tiny("sam3_video"));
-  EXPECT_EQ(c.type, ModelType::kSam3Video);
-  ASSERT_TRUE(c.detector.has_value());
-  ASSERT_TRUE(c.tracker.has_value());
-  ASSERT_TRUE(c.video.has_value());
-  const DetectorConfig& d = *c.detector;
-  expect_tiny_vit(d.vision.backbone);
-  EXPECT_EQ(d.vision.fpn_hidden_size, 64);
-  EXPECT_EQ(d.detr_encoder.hidden_size, 64);
-  EXPECT_EQ(d.detr_encoder.intermediate_size, 128);
-  EXPECT_EQ(d.detr_decoder.num_queries, 8);
-  EXPECT_EQ(d.text.hidden_size, 32);
-  EXPECT_EQ(d.text.vocab_size, 100);
+  const ModelConfig c = load_tiny(kVideo);
+  expect_same(c.detector.value(), tiny_detector(64));
+  TrackerConfig tracker = tiny_tracker(64);
+  tracker.video = TrackerVideoConfig{
+      .num_maskmem = 3, .sigmoid_scale_for_mem_enc = 20.0, .sigmoid_bias_for_mem_enc = -10.0,
+      .enable_occlusion_spatial_embedding = true, .multimask_output_in_sam = true, .multimask_min_pt_num = 0,
+      .multimask_max_pt_num = 1, .multimask_output_for_tracking = true, .max_object_pointers_in_encoder = 4,
+      .max_cond_frame_num = 2, .enable_temporal_pos_encoding_for_object_pointers = true,
+      .memory_attention_hidden_size = 64, .memory_attention_num_layers = 2, .memory_attention_num_attention_heads = 1,
+      .memory_attention_downsample_rate = 1, .memory_attention_feed_forward_hidden_size = 128,
+      .memory_attention_rope_theta = 10000.0, .memory_attention_rope_feat_sizes = {16, 16},
+      .memory_encoder_hidden_size = 64, .memory_encoder_output_channels = 64, .mask_downsampler_embed_dim = 64,
+      .mask_downsampler_kernel_size = 3, .mask_downsampler_stride = 2, .mask_downsampler_padding = 1,
+      .mask_downsampler_total_stride = 16, .memory_fuser_num_layers = 2, .memory_fuser_embed_dim = 64,
+      .memory_fuser_intermediate_dim = 128, .memory_fuser_kernel_size = 7, .memory_fuser_padding = 3};
+  expect_same(c.tracker.value(), tracker);
   // The tracker shares the detector's vision config (one ViT in the checkpoint).
-  const TrackerConfig& t = *c.tracker;
-  expect_same(t.vision, d.vision);
-  EXPECT_EQ(t.image_size, 224);
-  EXPECT_EQ(t.prompt_encoder.hidden_size, 64);
-  EXPECT_EQ(t.mask_decoder.hidden_size, 64);
-  EXPECT_EQ(t.mask_decoder.mlp_dim, 128);
-  ASSERT_TRUE(t.video.has_value());
-  EXPECT_EQ(t.video->num_maskmem, 3);
-  EXPECT_EQ(t.video->max_cond_frame_num, 2);
-  EXPECT_EQ(t.video->max_object_pointers_in_encoder, 4);
-  EXPECT_EQ(t.video->memory_attention_hidden_size, 64);
-  EXPECT_EQ(t.video->memory_attention_num_layers, 2);
-  EXPECT_EQ(t.video->memory_attention_feed_forward_hidden_size, 128);
-  EXPECT_EQ(t.video->memory_attention_rope_feat_sizes, (Sizes{16, 16}));
-  EXPECT_EQ(t.video->memory_fuser_embed_dim, 64);
-  EXPECT_EQ(t.video->memory_fuser_intermediate_dim, 128);
-  const VideoPipelineConfig& p = *c.video;
-  EXPECT_EQ(p.low_res_mask_size, 64);
-  EXPECT_EQ(p.score_threshold_detection, 0.202819);
-  EXPECT_EQ(p.new_det_thresh, 0.202819);
-  EXPECT_EQ(p.high_conf_thresh, 0.202819);
-  EXPECT_EQ(p.det_nms_thresh, 0.0);
-  EXPECT_EQ(p.hotstart_delay, 2);
-  EXPECT_EQ(p.hotstart_unmatch_thresh, 2);
-  EXPECT_EQ(p.hotstart_dup_thresh, 2);
-  EXPECT_EQ(p.init_trk_keep_alive, 3);
-  EXPECT_EQ(p.max_trk_keep_alive, 3);
-  EXPECT_EQ(p.min_trk_keep_alive, -1);
-  EXPECT_EQ(p.fill_hole_area, 0);
-  EXPECT_EQ(p.recondition_every_nth_frame, 3);
+  expect_same(c.tracker->vision, c.detector->vision);
+  expect_same(c.video.value(),
+              VideoPipelineConfig{.low_res_mask_size = 64, .score_threshold_detection = 0.202819, .det_nms_thresh = 0.0,
+               .assoc_iou_thresh = 0.1, .trk_assoc_iou_thresh = 0.5, .new_det_thresh = 0.202819,
+               .recondition_on_trk_masks = true, .hotstart_delay = 2, .hotstart_unmatch_thresh = 2,
+               .hotstart_dup_thresh = 2, .suppress_unmatched_only_within_hotstart = true, .init_trk_keep_alive = 3,
+               .max_trk_keep_alive = 3, .min_trk_keep_alive = -1,
+               .suppress_overlapping_based_on_recent_occlusion_threshold = 0.7,
+               .decrease_trk_keep_alive_for_empty_masklets = false, .fill_hole_area = 0, .max_num_objects = 10000,
+               .recondition_every_nth_frame = 3, .high_conf_thresh = 0.202819, .high_iou_thresh = 0.8});
 }
 
 TEST(ConfigTest, LoadEqualsParseOfTheText) {
@@ -481,9 +438,7 @@ TEST(ConfigTest, MinimalConfigsGiveTheReleasedModel) {
   const ModelConfig image = parse_model_config(R"({"model_type": "sam3"})", "min.json");
   EXPECT_EQ(image.type, ModelType::kSam3Image);
   ASSERT_TRUE(image.detector.has_value());
-  expect_released_vision(image.detector->vision);
-  EXPECT_EQ(image.detector->text.vocab_size, 49408);
-  EXPECT_EQ(image.detector->detr_decoder.num_queries, 200);
+  expect_same(*image.detector, released_detector());
   expect_same(*image.detector, *load_model_config(full("sam3_image")).detector);
 
   const ModelConfig tracker = parse_model_config(R"({"model_type": "sam3_tracker"})", "min.json");

@@ -2,10 +2,16 @@
 
 #include <ATen/ops/isfinite.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 
 #include <nlohmann/json.hpp>
+
+#include "io/config.h"
+#include "io/weights.h"
+#include "models/modules.h"
 
 namespace sam3rt::testing {
 
@@ -44,6 +50,57 @@ double rel_l2(const at::Tensor& ours, const at::Tensor& ref) {
 double max_abs(const at::Tensor& ours, const at::Tensor& ref) {
   at::Tensor a = ours.detach().cpu().to(at::kDouble), b = ref.detach().cpu().to(at::kDouble);
   return a.numel() ? a.sub(b).abs().max().item<double>() : 0.0;
+}
+
+BoundModel::BoundModel() = default;
+BoundModel::BoundModel(BoundModel&&) noexcept = default;
+BoundModel& BoundModel::operator=(BoundModel&&) noexcept = default;
+BoundModel::~BoundModel() = default;
+
+BoundModel bind_model(const std::string& dir) { return bind_model(dir, load_model_config(dir + "/config.json")); }
+
+BoundModel bind_model(const std::string& dir, const ModelConfig& config) {
+  const std::string path = dir + "/model.safetensors";
+  BoundModel b;
+  b.checkpoint = io::SafetensorsFile::open(path);
+  // The store only records what was taken; the bound tensors hold the mapping themselves.
+  io::WeightStore store(b.checkpoint);
+  b.modules = models::bind_modules(config, store);
+  store.finish(path);
+  return b;
+}
+
+WorstRelL2::WorstRelL2(std::string name) : name_(std::move(name)) {}
+
+WorstRelL2::~WorstRelL2() {
+  if (count_ > 0) std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_);
+}
+
+void WorstRelL2::check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what, double tol) {
+  SCOPED_TRACE(name_ + ": " + what);
+  record(ours, ref, what, tol);
+}
+
+void WorstRelL2::check_values(const at::Tensor& ours, const at::Tensor& ref, const std::string& what, double tol) {
+  SCOPED_TRACE(name_ + ": " + what);
+  ASSERT_TRUE(ours.defined()) << what;
+  ASSERT_EQ(ours.numel(), ref.numel()) << what;
+  record(ours.reshape(ref.sizes()).to(at::kFloat).cpu(), ref.to(at::kFloat).cpu(), what, tol);
+}
+
+// SAM3RT_EXPECT_CLOSE, keeping the error for the worst.
+void WorstRelL2::record(const at::Tensor& ours, const at::Tensor& ref, const std::string& what, double tol) {
+  ASSERT_EQ(ours.sizes(), ref.sizes()) << what;
+  const double e = rel_l2(ours, ref);
+  EXPECT_LE(e, tol) << what << ": rel-L2 " << e << ", max abs " << max_abs(ours, ref);
+  worst_ = std::max(worst_, e);
+  ++count_;
+}
+
+WorstRelL2& WorstRelL2::group(const std::string& kind) {
+  std::unique_ptr<WorstRelL2>& g = groups_[kind];
+  if (!g) g = std::make_unique<WorstRelL2>(name_ + " " + kind);
+  return *g;
 }
 
 }  // namespace sam3rt::testing

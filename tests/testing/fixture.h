@@ -1,13 +1,22 @@
-// Test helpers: reading refgen fixture folders and comparing tensors against them.
+// Test helpers: reading refgen fixture folders, binding their checkpoints, and comparing
+// tensors against them.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
 #include "io/safetensors.h"
+
+namespace sam3rt {
+struct ModelConfig;
+namespace models {
+struct Sam3Modules;
+}  // namespace models
+}  // namespace sam3rt
 
 namespace sam3rt::testing {
 
@@ -40,6 +49,58 @@ class Fixture {
 // rel-L2 of ours against ref (float64), and max abs error.
 double rel_l2(const at::Tensor& ours, const at::Tensor& ref);
 double max_abs(const at::Tensor& ours, const at::Tensor& ref);
+
+// A model folder's checkpoint bound to sam3rt's modules.
+struct BoundModel {
+  BoundModel();
+  BoundModel(BoundModel&&) noexcept;
+  BoundModel& operator=(BoundModel&&) noexcept;
+  ~BoundModel();
+
+  std::shared_ptr<const io::SafetensorsFile> checkpoint;  // the raw tensors, by checkpoint name
+  std::unique_ptr<models::Sam3Modules> modules;           // zero-copy views that keep the file mapped
+};
+
+// Opens <dir>/model.safetensors, binds every module of <dir>/config.json's layout (or of
+// `config`, e.g. one with a changed option) and finishes the load: throws
+// Error(kCorruption) listing every missing, mis-shaped or unclaimed tensor. `dir` is a
+// path, e.g. Fixture::dir() or data_path("sam3-tiny-seed0/sam3_video").
+BoundModel bind_model(const std::string& dir);
+BoundModel bind_model(const std::string& dir, const ModelConfig& config);
+
+// Compares tensors with their references and remembers the worst rel-L2, printed when it
+// goes out of scope:
+//   [ rel-L2   ] <name>                                  worst 3.1e-07 over 12 tensors
+// group(kind) is a recorder of its own, "<name> <kind>", for a separate worst per kind of
+// tensor; it is printed after its parent.
+//
+//   WorstRelL2 w("tv0_points_box");
+//   w.check(ours, fx.intermediate(name), name);                         // fp32 parity bound
+//   w.group("pred_masks").check_values(masks, ref, what, kFrameRelL2);  // ref's layout
+class WorstRelL2 {
+ public:
+  explicit WorstRelL2(std::string name);
+  ~WorstRelL2();
+  WorstRelL2(const WorstRelL2&) = delete;
+  WorstRelL2& operator=(const WorstRelL2&) = delete;
+
+  // Expects `ours` to have `ref`'s shape and to be within `tol` (SAM3RT_EXPECT_CLOSE:
+  // rel-L2 <= tol, no NaN or Inf), under a trace "<name>: <what>".
+  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what, double tol = kParityRelL2);
+  // The same in `ref`'s layout: `ours` must be defined and have `ref`'s element count; it
+  // is reshaped to `ref`'s shape and both are compared as float32 on the CPU.
+  void check_values(const at::Tensor& ours, const at::Tensor& ref, const std::string& what,
+                    double tol = kParityRelL2);
+  WorstRelL2& group(const std::string& kind);
+
+ private:
+  void record(const at::Tensor& ours, const at::Tensor& ref, const std::string& what, double tol);
+
+  std::string name_;
+  double worst_ = 0.0;
+  int count_ = 0;
+  std::map<std::string, std::unique_ptr<WorstRelL2>> groups_;
+};
 
 }  // namespace sam3rt::testing
 

@@ -3,9 +3,9 @@
 // image-conditioned CLS token, which must equal the reference's one-padding-box cases.
 #include <gtest/gtest.h>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
+#include <memory>
+#include <string>
+
 #include "models/modules.h"
 #include "models/sam3/detector.h"
 #include "testing/fixture.h"
@@ -13,17 +13,13 @@
 namespace sam3rt {
 namespace {
 
-struct Bound {
+// The sam3_image fixture and its checkpoint's modules.
+struct Env {
   testing::Fixture fx{"sam3-tiny-seed0/sam3_image"};
-  std::unique_ptr<models::Sam3Modules> m;
-  Bound() {
-    io::WeightStore store(io::SafetensorsFile::open(fx.checkpoint_path()));
-    m = models::bind_modules(load_model_config(fx.config_path()), store);
-    store.finish(fx.checkpoint_path());
-  }
+  std::unique_ptr<models::Sam3Modules> m = testing::bind_model(fx.dir()).modules;
 };
 
-models::DetectorOutput run(const Bound& b, const std::string& c, bool with_boxes, bool geometry_without_boxes) {
+models::DetectorOutput run(const Env& b, const std::string& c, bool with_boxes, bool geometry_without_boxes) {
   const auto image = models::encode_detector_image(*b.m, b.fx.input(c + ".pixel_values"));
   models::DetectorPrompt p;
   const at::Tensor mask = b.fx.input(c + ".attention_mask");
@@ -37,7 +33,7 @@ models::DetectorOutput run(const Bound& b, const std::string& c, bool with_boxes
   return models::detect(*b.m, image, p);
 }
 
-void expect_outputs(const Bound& b, const std::string& c, const models::DetectorOutput& out) {
+void expect_outputs(const Env& b, const std::string& c, const models::DetectorOutput& out) {
   SAM3RT_EXPECT_CLOSE(out.pred_logits, b.fx.output(c + ".pred_logits"), testing::kParityRelL2);
   SAM3RT_EXPECT_CLOSE(out.pred_boxes, b.fx.output(c + ".pred_boxes"), testing::kParityRelL2);
   SAM3RT_EXPECT_CLOSE(out.presence_logits, b.fx.output(c + ".presence_logits"), testing::kParityRelL2);
@@ -46,7 +42,7 @@ void expect_outputs(const Bound& b, const std::string& c, const models::Detector
 }
 
 TEST(Detector, EveryCaseMatchesReferenceOutputs) {
-  Bound b;
+  Env b;
   expect_outputs(b, "c0_hf_text_only", run(b, "c0_hf_text_only", false, false));
   for (const char* c : {"c1_text_boxes", "c2_batch2_padded_boxes", "c3_text_padbox", "c4_batch2_text_padbox"}) {
     SCOPED_TRACE(c);
@@ -56,7 +52,7 @@ TEST(Detector, EveryCaseMatchesReferenceOutputs) {
 
 TEST(Detector, MetaTextOnlyPathEqualsOnePaddingBox) {
   // sam3rt's default for a text-only prompt: no boxes, geometry encoder still runs.
-  Bound b;
+  Env b;
   for (const char* c : {"c3_text_padbox", "c4_batch2_text_padbox"}) {
     SCOPED_TRACE(c);
     expect_outputs(b, c, run(b, c, /*with_boxes=*/false, /*geometry_without_boxes=*/true));
@@ -65,7 +61,7 @@ TEST(Detector, MetaTextOnlyPathEqualsOnePaddingBox) {
 
 TEST(Detector, TransformersTextOnlyPathDiffersFromMeta) {
   // The two semantics really differ (index.json records max abs ~0.23 on the logits).
-  Bound b;
+  Env b;
   const auto hf = run(b, "c3_text_padbox", false, false);
   const auto meta = run(b, "c3_text_padbox", false, true);
   EXPECT_GT(testing::max_abs(hf.pred_logits, meta.pred_logits), 1e-2);

@@ -4,14 +4,9 @@
 #include <ATen/ops/cat.h>
 #include <gtest/gtest.h>
 
-#include <iomanip>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
@@ -29,24 +24,6 @@ at::Tensor prompt_valid(const testing::Fixture& fx, const std::string& c) {
   return fx.has_intermediate(geo) ? at::cat({text, fx.intermediate(geo).to(at::kBool)}, 1) : text;
 }
 
-void expect_close(const std::string& name, const at::Tensor& ours, const at::Tensor& ref) {
-  SCOPED_TRACE(name);
-  SAM3RT_EXPECT_CLOSE(ours, ref, testing::kParityRelL2);
-  std::ostringstream v;
-  v << std::scientific << std::setprecision(3) << testing::rel_l2(ours, ref);
-  ::testing::Test::RecordProperty(name, v.str());
-}
-
-// Binds the fixture's modules; the store outlives them.
-struct Bound {
-  io::WeightStore store;
-  std::unique_ptr<models::Sam3Modules> modules;
-  explicit Bound(const testing::Fixture& fx) : store(io::SafetensorsFile::open(fx.checkpoint_path())) {
-    modules = models::bind_modules(load_model_config(fx.config_path()), store);
-    store.finish(fx.checkpoint_path());
-  }
-};
-
 models::DetrDecoderOutput run_decoder(const testing::Fixture& fx, const models::DetrDecoder& decoder,
                                       const std::string& c) {
   at::Tensor grid = fx.intermediate(c + ".detr_encoder.spatial_shapes");  // [1, 2]
@@ -58,9 +35,10 @@ models::DetrDecoderOutput run_decoder(const testing::Fixture& fx, const models::
 
 TEST(DetrDecoder, MatchesReferencePerLayer) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::DetrDecoder& decoder = b.modules->detector->detr_decoder;
   const int64_t num_layers = b.modules->config.detector->detr_decoder.num_layers;
+  testing::WorstRelL2 w("detr_decoder");
 
   for (const std::string& c : kCases) {
     SCOPED_TRACE(c);
@@ -68,15 +46,14 @@ TEST(DetrDecoder, MatchesReferencePerLayer) {
     ASSERT_EQ(static_cast<int64_t>(out.layer_states.size()), num_layers);
     for (int64_t i = 0; i < num_layers; ++i) {
       const std::string name = c + ".detr_decoder.layers." + std::to_string(i);
-      expect_close(name, out.layer_states[i], fx.intermediate(name));
+      w.group("layers.*").check(out.layer_states[i], fx.intermediate(name), name);
     }
     const std::string p = c + ".detr_decoder.";
-    expect_close(p + "intermediate_hidden_states", out.hidden_states, fx.intermediate(p + "intermediate_hidden_states"));
-    expect_close(p + "reference_boxes", out.reference_boxes, fx.intermediate(p + "reference_boxes"));
-    expect_close(c + ".decoder_reference_boxes", out.reference_boxes, fx.output(c + ".decoder_reference_boxes"));
-    expect_close(p + "presence_logits", out.presence_logits, fx.intermediate(p + "presence_logits"));
-    expect_close(c + ".presence_logits", out.presence_logits[num_layers - 1],
-                 fx.output(c + ".presence_logits"));
+    w.check(out.hidden_states, fx.intermediate(p + "intermediate_hidden_states"), p + "intermediate_hidden_states");
+    w.check(out.reference_boxes, fx.intermediate(p + "reference_boxes"), p + "reference_boxes");
+    w.check(out.reference_boxes, fx.output(c + ".decoder_reference_boxes"), c + ".decoder_reference_boxes");
+    w.check(out.presence_logits, fx.intermediate(p + "presence_logits"), p + "presence_logits");
+    w.check(out.presence_logits[num_layers - 1], fx.output(c + ".presence_logits"), c + ".presence_logits");
     // The box head's deltas: the refined boxes of layer l are the next layer's references.
     for (int64_t i = 0; i + 1 < num_layers; ++i) {
       EXPECT_TRUE(out.boxes[i].equal(out.reference_boxes[i + 1])) << "layer " << i;
@@ -86,7 +63,7 @@ TEST(DetrDecoder, MatchesReferencePerLayer) {
 
 TEST(DetrDecoder, RejectsGridMismatch) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const std::string c = "c0_hf_text_only";
   at::Tensor memory = fx.intermediate(c + ".detr_encoder.last_hidden_state");
   at::Tensor pos = fx.intermediate(c + ".detr_encoder.pos_embeds_flattened");

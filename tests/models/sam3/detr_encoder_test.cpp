@@ -3,14 +3,9 @@
 #include <ATen/ops/cat.h>
 #include <gtest/gtest.h>
 
-#include <iomanip>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
@@ -35,28 +30,11 @@ at::Tensor prompt_valid(const testing::Fixture& fx, const std::string& c) {
   return fx.has_intermediate(geo) ? at::cat({text, fx.intermediate(geo).to(at::kBool)}, 1) : text;
 }
 
-void expect_close(const std::string& name, const at::Tensor& ours, const at::Tensor& ref) {
-  SCOPED_TRACE(name);
-  SAM3RT_EXPECT_CLOSE(ours, ref, testing::kParityRelL2);
-  std::ostringstream v;
-  v << std::scientific << std::setprecision(3) << testing::rel_l2(ours, ref);
-  ::testing::Test::RecordProperty(name, v.str());
-}
-
-// Binds the fixture's modules; the store outlives them.
-struct Bound {
-  io::WeightStore store;
-  std::unique_ptr<models::Sam3Modules> modules;
-  explicit Bound(const testing::Fixture& fx) : store(io::SafetensorsFile::open(fx.checkpoint_path())) {
-    modules = models::bind_modules(load_model_config(fx.config_path()), store);
-    store.finish(fx.checkpoint_path());
-  }
-};
-
 TEST(DetrEncoder, MatchesReferencePerLayer) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::DetrEncoder& encoder = b.modules->detector->detr_encoder;
+  testing::WorstRelL2 w("detr_encoder");
 
   for (const std::string& c : kCases) {
     SCOPED_TRACE(c);
@@ -68,16 +46,16 @@ TEST(DetrEncoder, MatchesReferencePerLayer) {
     for (size_t i = 0; i < layers.size(); ++i) {
       const std::string name = c + ".detr_encoder.layers." + std::to_string(i);
       ASSERT_TRUE(fx.has_intermediate(name)) << name;
-      expect_close(name, layers[i], fx.intermediate(name));
+      w.group("layers.*").check(layers[i], fx.intermediate(name), name);
     }
     EXPECT_FALSE(fx.has_intermediate(c + ".detr_encoder.layers." + std::to_string(layers.size())));
-    expect_close(c + ".detr_encoder.last_hidden_state", memory, fx.intermediate(c + ".detr_encoder.last_hidden_state"));
+    w.check(memory, fx.intermediate(c + ".detr_encoder.last_hidden_state"), c + ".detr_encoder.last_hidden_state");
   }
 }
 
 TEST(DetrEncoder, RejectsMismatchedPrompt) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::DetrEncoder& encoder = b.modules->detector->detr_encoder;
   const std::string c = "c1_text_boxes";
   at::Tensor image = fx.intermediate(c + ".detr_encoder.last_hidden_state");

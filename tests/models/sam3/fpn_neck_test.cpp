@@ -4,15 +4,10 @@
 // by FpnNeck::forward (no consumer uses it), so its records are skipped.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "nn/position_encoding.h"
 #include "testing/fixture.h"
@@ -21,39 +16,7 @@ namespace sam3rt {
 namespace {
 
 using testing::Fixture;
-using testing::kParityRelL2;
-
-class Worst {
- public:
-  explicit Worst(std::string name) : name_(std::move(name)) {}
-  ~Worst() {
-    if (count_ > 0) std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_);
-  }
-  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what) {
-    SCOPED_TRACE(name_ + ": " + what);
-    SAM3RT_EXPECT_CLOSE(ours, ref, kParityRelL2);
-    worst_ = std::max(worst_, testing::rel_l2(ours, ref));
-    ++count_;
-  }
-
- private:
-  std::string name_;
-  double worst_ = 0.0;
-  int count_ = 0;
-};
-
-struct Bound {
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> modules;
-};
-
-Bound bind(const Fixture& fx) {
-  Bound b;
-  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(fx.checkpoint_path()));
-  b.modules = models::bind_modules(load_model_config(fx.config_path()), *b.store);
-  b.store->finish(fx.checkpoint_path());
-  return b;
-}
+using testing::WorstRelL2;
 
 // Checks `neck` on case `kase`: features of every level with scale >= 1 (fixture index =
 // config index) and, where recorded, their position encodings.
@@ -70,9 +33,9 @@ void check_neck(const Fixture& fx, const models::VisionBackbone& vit, const mode
   const std::vector<at::Tensor> chained = neck.forward(vit.forward(fx.input(kase + ".pixel_values")));
   ASSERT_EQ(alone.size(), chained.size());
 
-  Worst w_alone(kase + " neck.0.* (reference ViT in)");
-  Worst w_chained(kase + " neck.0.* (our ViT in)");
-  Worst w_pos(kase + " neck.1.* (sine PE)");
+  WorstRelL2 w_alone(kase + " neck.0.* (reference ViT in)");
+  WorstRelL2 w_chained(kase + " neck.0.* (our ViT in)");
+  WorstRelL2 w_pos(kase + " neck.1.* (sine PE)");
   size_t out = 0;
   int64_t checked = 0;
   for (size_t i = 0; i < vc.scale_factors.size(); ++i) {
@@ -99,7 +62,7 @@ void check_neck(const Fixture& fx, const models::VisionBackbone& vit, const mode
 
 TEST(FpnNeck, DetectorNeckMatchesReferenceBatch1) {
   const Fixture fx("sam3-tiny-seed0/sam3_image");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   ASSERT_TRUE(b.modules->detector.has_value());
   ASSERT_TRUE(fx.has_intermediate("c0_hf_text_only.vision_encoder.neck.1.0"));
   check_neck(fx, *b.modules->vision_backbone, b.modules->detector->neck, b.modules->config.detector->vision,
@@ -108,14 +71,14 @@ TEST(FpnNeck, DetectorNeckMatchesReferenceBatch1) {
 
 TEST(FpnNeck, DetectorNeckMatchesReferenceBatch2) {
   const Fixture fx("sam3-tiny-seed0/sam3_image");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   check_neck(fx, *b.modules->vision_backbone, b.modules->detector->neck, b.modules->config.detector->vision,
              "c2_batch2_padded_boxes");
 }
 
 TEST(FpnNeck, TrackerNeckMatchesReference) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   ASSERT_TRUE(b.modules->tracker.has_value());
   ASSERT_TRUE(fx.has_intermediate("t0_points_box.vision_encoder.neck.1.0"));
   check_neck(fx, *b.modules->vision_backbone, b.modules->tracker->neck, b.modules->config.tracker->vision,

@@ -11,9 +11,6 @@
 #include <memory>
 #include <string>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
@@ -23,15 +20,12 @@ namespace {
 
 constexpr int64_t kPaddingLabel = -10;
 
-struct Bound {
+// A fixture and its checkpoint's modules.
+struct Env {
   testing::Fixture fx;
   std::unique_ptr<models::Sam3Modules> modules;
 
-  explicit Bound(const std::string& dir) : fx(dir) {
-    io::WeightStore store(io::SafetensorsFile::open(fx.checkpoint_path()));
-    modules = models::bind_modules(load_model_config(fx.config_path()), store);
-    store.finish(fx.checkpoint_path());
-  }
+  explicit Env(const std::string& dir) : fx(dir), modules(testing::bind_model(fx.dir()).modules) {}
   const models::GeometryEncoder& encoder() const { return modules->detector->geometry_encoder; }
 
   // The detector FPN level at scale 1 (the last level the detector keeps) and its
@@ -52,7 +46,7 @@ struct Bound {
 
 class GeometryEncoderParity : public ::testing::TestWithParam<std::string> {};
 
-void expect_case(const Bound& b, const std::string& c, bool batch2) {
+void expect_case(const Env& b, const std::string& c, bool batch2) {
   SCOPED_TRACE(c);
   const models::GeometryPrompt out = b.run(c, batch2);
   SAM3RT_EXPECT_CLOSE(out.features, b.fx.intermediate(c + ".geometry_encoder.last_hidden_state"),
@@ -64,24 +58,24 @@ void expect_case(const Bound& b, const std::string& c, bool batch2) {
 }
 
 // One positive and one negative box.
-TEST_P(GeometryEncoderParity, TwoBoxes) { expect_case(Bound(GetParam()), "c1_text_boxes", false); }
+TEST_P(GeometryEncoderParity, TwoBoxes) { expect_case(Env(GetParam()), "c1_text_boxes", false); }
 
 // Batch of two; sample 0's second box is padding, so its CLS token sits at index 1 and
 // the last row is a masked zero row.
 TEST_P(GeometryEncoderParity, BatchWithPaddingBox) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   ASSERT_EQ(b.fx.input("c2_batch2_padded_boxes.input_boxes_labels").eq(kPaddingLabel).sum().item<int64_t>(), 1);
   expect_case(b, "c2_batch2_padded_boxes", true);
 }
 
 // Only a padding box: CLS token alone at index 0.
-TEST_P(GeometryEncoderParity, OnlyPaddingBox) { expect_case(Bound(GetParam()), "c3_text_padbox", false); }
-TEST_P(GeometryEncoderParity, OnlyPaddingBoxBatch2) { expect_case(Bound(GetParam()), "c4_batch2_text_padbox", true); }
+TEST_P(GeometryEncoderParity, OnlyPaddingBox) { expect_case(Env(GetParam()), "c3_text_padbox", false); }
+TEST_P(GeometryEncoderParity, OnlyPaddingBoxBatch2) { expect_case(Env(GetParam()), "c4_batch2_text_padbox", true); }
 
 // The validity mask argument and the -10 labels are two ways of marking padding; either
 // alone gives the same result.
 TEST_P(GeometryEncoderParity, PaddingFromLabelsOrMask) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   const std::string c = "c2_batch2_padded_boxes";
   const at::Tensor boxes = b.fx.input(c + ".input_boxes");
   const at::Tensor labels = b.fx.input(c + ".input_boxes_labels");
@@ -100,7 +94,7 @@ TEST_P(GeometryEncoderParity, PaddingFromLabelsOrMask) {
 // (index.json geometry_cls_check: transformers' padding-box path equals the exact
 // CLS-only path).
 TEST_P(GeometryEncoderParity, NoBoxesEqualsPaddingBoxCls) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   for (const auto& [c, batch2] : {std::pair<std::string, bool>{"c3_text_padbox", false}, {"c4_batch2_text_padbox", true}}) {
     SCOPED_TRACE(c);
     const at::Tensor image = b.image(batch2);
@@ -119,7 +113,7 @@ TEST_P(GeometryEncoderParity, NoBoxesEqualsPaddingBoxCls) {
 }
 
 TEST_P(GeometryEncoderParity, RejectsBadInput) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   const at::Tensor boxes = b.fx.input("c1_text_boxes.input_boxes");
   const at::Tensor labels = b.fx.input("c1_text_boxes.input_boxes_labels");
   const at::Tensor valid = labels.ne(kPaddingLabel);

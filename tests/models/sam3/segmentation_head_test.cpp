@@ -6,14 +6,9 @@
 #include <ATen/ops/stack.h>
 #include <gtest/gtest.h>
 
-#include <iomanip>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "nn/position_encoding.h"
 #include "sam3rt/error.h"
@@ -39,24 +34,6 @@ at::Tensor prompt_valid(const testing::Fixture& fx, const std::string& c) {
   return fx.has_intermediate(geo) ? at::cat({text, fx.intermediate(geo).to(at::kBool)}, 1) : text;
 }
 
-void expect_close(const std::string& name, const at::Tensor& ours, const at::Tensor& ref) {
-  SCOPED_TRACE(name);
-  SAM3RT_EXPECT_CLOSE(ours, ref, testing::kParityRelL2);
-  std::ostringstream v;
-  v << std::scientific << std::setprecision(3) << testing::rel_l2(ours, ref);
-  ::testing::Test::RecordProperty(name, v.str());
-}
-
-// Binds the fixture's modules; the store outlives them.
-struct Bound {
-  io::WeightStore store;
-  std::unique_ptr<models::Sam3Modules> modules;
-  explicit Bound(const testing::Fixture& fx) : store(io::SafetensorsFile::open(fx.checkpoint_path())) {
-    modules = models::bind_modules(load_model_config(fx.config_path()), store);
-    store.finish(fx.checkpoint_path());
-  }
-};
-
 // The neck levels the detector uses, finest first (the coarsest is replaced by the memory).
 std::vector<at::Tensor> fpn_levels(const testing::Fixture& fx, const std::string& c) {
   const std::string p = vision_case(c) + ".vision_encoder.neck.0.";
@@ -65,8 +42,9 @@ std::vector<at::Tensor> fpn_levels(const testing::Fixture& fx, const std::string
 
 TEST(SegmentationHead, MatchesReference) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::SegmentationHead& head = b.modules->detector->segmentation_head;
+  testing::WorstRelL2 w("mask_decoder");
 
   for (const std::string& c : kCases) {
     SCOPED_TRACE(c);
@@ -76,16 +54,16 @@ TEST(SegmentationHead, MatchesReference) {
                      fpn_levels(fx, c), fx.intermediate(c + ".detr_encoder.text_features"), prompt_valid(fx, c));
     const std::string p = c + ".mask_decoder.";
     if (fx.has_intermediate(p + "pixel_decoder")) {
-      expect_close(p + "pixel_decoder", out.pixel_embed, fx.intermediate(p + "pixel_decoder"));
+      w.check(out.pixel_embed, fx.intermediate(p + "pixel_decoder"), p + "pixel_decoder");
     }
-    expect_close(p + "pred_masks", out.pred_masks, fx.intermediate(p + "pred_masks"));
-    expect_close(p + "semantic_seg", out.semantic_seg, fx.intermediate(p + "semantic_seg"));
+    w.check(out.pred_masks, fx.intermediate(p + "pred_masks"), p + "pred_masks");
+    w.check(out.semantic_seg, fx.intermediate(p + "semantic_seg"), p + "semantic_seg");
   }
 }
 
 TEST(SegmentationHead, RejectsMismatchedLevels) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const std::string c = "c0_hf_text_only";
   at::Tensor hidden = fx.intermediate(c + ".detr_decoder.intermediate_hidden_states");
   std::vector<at::Tensor> fpn = fpn_levels(fx, c);
@@ -99,8 +77,9 @@ TEST(SegmentationHead, RejectsMismatchedLevels) {
 // Encoder -> decoder -> scoring -> segmentation from the neck features and the prompt.
 TEST(DetectorHead, ChainedMatchesFinalOutputs) {
   testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  Bound b(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::DetectorModules& det = *b.modules->detector;
+  testing::WorstRelL2 w("detector head chained from the neck");
 
   for (const std::string& c : kCases) {
     SCOPED_TRACE(c);
@@ -124,12 +103,12 @@ TEST(DetectorHead, ChainedMatchesFinalOutputs) {
     at::Tensor hw = box.select(-1, 2).mul(0.5), hh = box.select(-1, 3).mul(0.5);
     at::Tensor xyxy = at::stack({cx.sub(hw), cy.sub(hh), cx.add(hw), cy.add(hh)}, -1);
 
-    expect_close(c + ".chained.pred_logits", logits, fx.output(c + ".pred_logits"));
-    expect_close(c + ".chained.pred_boxes", xyxy, fx.output(c + ".pred_boxes"));
-    expect_close(c + ".chained.presence_logits", dec.presence_logits[last], fx.output(c + ".presence_logits"));
-    expect_close(c + ".chained.decoder_reference_boxes", dec.reference_boxes, fx.output(c + ".decoder_reference_boxes"));
-    expect_close(c + ".chained.pred_masks", seg.pred_masks, fx.output(c + ".pred_masks"));
-    expect_close(c + ".chained.semantic_seg", seg.semantic_seg, fx.output(c + ".semantic_seg"));
+    w.check(logits, fx.output(c + ".pred_logits"), c + ".chained.pred_logits");
+    w.check(xyxy, fx.output(c + ".pred_boxes"), c + ".chained.pred_boxes");
+    w.check(dec.presence_logits[last], fx.output(c + ".presence_logits"), c + ".chained.presence_logits");
+    w.check(dec.reference_boxes, fx.output(c + ".decoder_reference_boxes"), c + ".chained.decoder_reference_boxes");
+    w.check(seg.pred_masks, fx.output(c + ".pred_masks"), c + ".chained.pred_masks");
+    w.check(seg.semantic_seg, fx.output(c + ".semantic_seg"), c + ".chained.semantic_seg");
   }
 }
 

@@ -8,9 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
@@ -18,15 +15,12 @@
 namespace sam3rt {
 namespace {
 
-struct Bound {
+// A fixture and its checkpoint's modules.
+struct Env {
   testing::Fixture fx;
   std::unique_ptr<models::Sam3Modules> modules;
 
-  explicit Bound(const std::string& dir) : fx(dir) {
-    io::WeightStore store(io::SafetensorsFile::open(fx.checkpoint_path()));
-    modules = models::bind_modules(load_model_config(fx.config_path()), store);
-    store.finish(fx.checkpoint_path());
-  }
+  explicit Env(const std::string& dir) : fx(dir), modules(testing::bind_model(fx.dir()).modules) {}
   const models::TextEncoder& encoder() const { return modules->detector->text_encoder; }
 };
 
@@ -36,7 +30,7 @@ class TextEncoderParity : public ::testing::TestWithParam<std::string> {};
 const std::vector<std::string> kCases = {"c0_hf_text_only", "c1_text_boxes", "c2_batch2_padded_boxes"};
 
 TEST_P(TextEncoderParity, LastHiddenStateAndProjection) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   for (const std::string& c : kCases) {
     SCOPED_TRACE(c);
     const at::Tensor ids = b.fx.input(c + ".input_ids");
@@ -53,7 +47,7 @@ TEST_P(TextEncoderParity, LastHiddenStateAndProjection) {
 // Causality: the valid tokens (which precede the padding) do not depend on the padding
 // mask; only the padding rows do.
 TEST_P(TextEncoderParity, ValidTokensIndependentOfPaddingMask) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   const std::string c = "c2_batch2_padded_boxes";
   const at::Tensor ids = b.fx.input(c + ".input_ids");
   const at::Tensor mask = b.fx.input(c + ".attention_mask");
@@ -70,7 +64,7 @@ TEST_P(TextEncoderParity, ValidTokensIndependentOfPaddingMask) {
 }
 
 TEST_P(TextEncoderParity, RejectsBadInput) {
-  const Bound b(GetParam());
+  const Env b(GetParam());
   const at::Tensor ids = b.fx.input("c0_hf_text_only.input_ids");
   const at::Tensor mask = b.fx.input("c0_hf_text_only.attention_mask");
   const int64_t ctx = b.encoder().config().max_position_embeddings;

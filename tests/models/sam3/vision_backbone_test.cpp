@@ -13,16 +13,12 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
-#include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "io/config.h"
-#include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/sam3/vision_backbone.h"
@@ -34,38 +30,7 @@ namespace sam3rt {
 namespace {
 
 using testing::Fixture;
-using testing::kParityRelL2;
-
-// Compares and remembers the worst rel-L2 of a group of tensors, printed at the end.
-class Worst {
- public:
-  explicit Worst(std::string name) : name_(std::move(name)) {}
-  ~Worst() { std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_); }
-  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what, double tol = kParityRelL2) {
-    SCOPED_TRACE(name_ + ": " + what);
-    SAM3RT_EXPECT_CLOSE(ours, ref, tol);
-    worst_ = std::max(worst_, testing::rel_l2(ours, ref));
-    ++count_;
-  }
-
- private:
-  std::string name_;
-  double worst_ = 0.0;
-  int count_ = 0;
-};
-
-struct Bound {
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> modules;
-};
-
-Bound bind(const Fixture& fx) {
-  Bound b;
-  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(fx.checkpoint_path()));
-  b.modules = models::bind_modules(load_model_config(fx.config_path()), *b.store);
-  b.store->finish(fx.checkpoint_path());
-  return b;
-}
+using testing::WorstRelL2;
 
 // Runs the ViT on `kase`'s pixels and checks every intermediate the fixture recorded.
 void check_case(const Fixture& fx, const models::VisionBackbone& vit, const std::string& kase, bool all_layers) {
@@ -79,45 +44,45 @@ void check_case(const Fixture& fx, const models::VisionBackbone& vit, const std:
   ASSERT_TRUE(out.is_contiguous());
 
   if (all_layers) {
-    Worst emb(kase + " embeddings + ln_pre");
+    WorstRelL2 emb(kase + " embeddings + ln_pre");
     emb.check(trace.embeddings, fx.intermediate(pre + "embeddings"), "embeddings");
     emb.check(trace.ln_pre, fx.intermediate(pre + "layer_norm"), "layer_norm");
     ASSERT_EQ(static_cast<int64_t>(trace.layers.size()), c.num_hidden_layers);
-    Worst layers(kase + " layers.*");
+    WorstRelL2 layers(kase + " layers.*");
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string name = pre + "layers." + std::to_string(i);
       ASSERT_TRUE(fx.has_intermediate(name)) << name;
       layers.check(trace.layers[i], fx.intermediate(name), name);
     }
   }
-  Worst last(kase + " last_hidden_state");
+  WorstRelL2 last(kase + " last_hidden_state");
   last.check(out.permute({0, 2, 3, 1}).reshape({B, G * G, D}), fx.intermediate(pre + "last_hidden_state"),
              "last_hidden_state");
 }
 
 TEST(VisionBackbone, MatchesReferenceBatch1) {
   const Fixture fx("sam3-tiny-seed0/sam3_image");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   ASSERT_TRUE(b.modules->vision_backbone.has_value());
   check_case(fx, *b.modules->vision_backbone, "c0_hf_text_only", true);
 }
 
 TEST(VisionBackbone, MatchesReferenceBatch2) {
   const Fixture fx("sam3-tiny-seed0/sam3_image");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   check_case(fx, *b.modules->vision_backbone, "c2_batch2_padded_boxes", true);
 }
 
 TEST(VisionBackbone, MatchesReferenceTrackerCheckpoint) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   ASSERT_TRUE(b.modules->vision_backbone.has_value());
   check_case(fx, *b.modules->vision_backbone, "t0_points_box", false);
 }
 
 TEST(VisionBackbone, RejectsPixelsOfTheWrongShape) {
   const Fixture fx("sam3-tiny-seed0/sam3_image");
-  const Bound b = bind(fx);
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::VisionBackbone& vit = *b.modules->vision_backbone;
   const int64_t S = vit.config().image_size;
   const std::vector<std::vector<int64_t>> bad = {{1, 3, S, S + 14}, {1, 1, S, S}, {3, S, S}, {0, 3, S, S}};
@@ -322,7 +287,7 @@ void check_against_naive(const VitConfig& c, int64_t batch) {
   const int64_t G = c.grid(), D = c.hidden_size;
   ASSERT_EQ(out.sizes(), (std::vector<int64_t>{batch, D, G, G}));
 
-  Worst worst("naive float64 ViT, grid " + std::to_string(G) + " window " + std::to_string(c.window_size) +
+  WorstRelL2 worst("naive float64 ViT, grid " + std::to_string(G) + " window " + std::to_string(c.window_size) +
               " pretrain " + std::to_string(c.pretrain_grid()));
   at::Tensor x = naive.embeddings(pixels.to(at::kDouble));
   worst.check(trace.embeddings, x.view({batch, G * G, D}), "embeddings", 1e-5);

@@ -8,55 +8,19 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/equal.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "testing/fixture.h"
 
 namespace sam3rt {
 namespace {
 
+using testing::BoundModel;
 using testing::Fixture;
-using testing::kParityRelL2;
-
-class Worst {
- public:
-  explicit Worst(std::string name) : name_(std::move(name)) {}
-  ~Worst() {
-    if (count_ > 0) std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_);
-  }
-  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what) {
-    SCOPED_TRACE(name_ + ": " + what);
-    SAM3RT_EXPECT_CLOSE(ours, ref, kParityRelL2);
-    worst_ = std::max(worst_, testing::rel_l2(ours, ref));
-    ++count_;
-  }
-
- private:
-  std::string name_;
-  double worst_ = 0.0;
-  int count_ = 0;
-};
-
-struct Bound {
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> modules;
-};
-
-Bound bind(const Fixture& fx, const ModelConfig& config) {
-  Bound b;
-  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(fx.checkpoint_path()));
-  b.modules = models::bind_modules(config, *b.store);
-  b.store->finish(fx.checkpoint_path());
-  return b;
-}
+using testing::WorstRelL2;
 
 struct Case {
   const char* name;
@@ -89,16 +53,16 @@ models::MaskDecoderOutput run(const models::TrackerMaskDecoder& dec, const Decod
 TEST(TrackerMaskDecoder, MatchesReferenceEveryCase) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
   const ModelConfig config = load_model_config(fx.config_path());
-  const Bound b = bind(fx, config);
+  const BoundModel b = testing::bind_model(fx.dir(), config);
   const models::TrackerMaskDecoder& dec = b.modules->tracker->mask_decoder;
   const int64_t layers = config.tracker->mask_decoder.num_hidden_layers;
 
-  Worst w_layers("mask_decoder.transformer.layers.*");
-  Worst w_transformer("mask_decoder.transformer.{0,1}");
-  Worst w_masks("mask_decoder.0 (masks)");
-  Worst w_iou("mask_decoder.1 (iou)");
-  Worst w_tokens("mask_decoder.2 (sam tokens)");
-  Worst w_obj("mask_decoder.3 (object score)");
+  WorstRelL2 w_layers("mask_decoder.transformer.layers.*");
+  WorstRelL2 w_transformer("mask_decoder.transformer.{0,1}");
+  WorstRelL2 w_masks("mask_decoder.0 (masks)");
+  WorstRelL2 w_iou("mask_decoder.1 (iou)");
+  WorstRelL2 w_tokens("mask_decoder.2 (sam tokens)");
+  WorstRelL2 w_obj("mask_decoder.3 (object score)");
   for (const Case& c : kCases) {
     const std::string k = c.name;
     const std::string pre = k + ".mask_decoder.";
@@ -141,7 +105,7 @@ TEST(TrackerMaskDecoder, SingleMaskStabilityFallback) {
       SCOPED_TRACE(std::string(c.name) + " thresh " + std::to_string(thresh));
       ModelConfig config = load_model_config(fx.config_path());
       config.tracker->mask_decoder.dynamic_multimask_stability_thresh = thresh;
-      const Bound b = bind(fx, config);
+      const BoundModel b = testing::bind_model(fx.dir(), config);
       const models::TrackerMaskDecoder& dec = b.modules->tracker->mask_decoder;
       models::MaskDecoderTrace trace;
       const models::MaskDecoderOutput single = run(dec, in, /*multimask=*/false, &trace);
@@ -161,7 +125,7 @@ TEST(TrackerMaskDecoder, SingleMaskStabilityFallback) {
 // Two prompt sets per image are decoded independently: each equals its own batch-1 run.
 TEST(TrackerMaskDecoder, PromptSetsAreIndependent) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx, load_model_config(fx.config_path()));
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::TrackerMaskDecoder& dec = b.modules->tracker->mask_decoder;
   DecoderInputs a = reference_inputs(fx, "t0_points_box");
   const DecoderInputs other = reference_inputs(fx, "t1_single_point");

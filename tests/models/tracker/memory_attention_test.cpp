@@ -10,9 +10,6 @@
 #include <memory>
 #include <string>
 
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "models/tracker/memory_bank.h"
 #include "models/tracker/tracker.h"
@@ -24,20 +21,10 @@ namespace sam3rt {
 namespace {
 
 using testing::Fixture;
-using testing::kParityRelL2;
 
-struct Bound {
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> m;
-};
-
-Bound bind_video() {
-  Bound b;
-  const std::string ckpt = testing::data_path("sam3-tiny-seed0/sam3_video/model.safetensors");
-  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(ckpt));
-  b.m = models::bind_modules(load_model_config(testing::data_path("sam3-tiny-seed0/sam3_video/config.json")), *b.store);
-  b.store->finish(ckpt);
-  return b;
+// The sam3_video fixture's checkpoint (the tracker_video fixture has none of its own).
+std::unique_ptr<models::Sam3Modules> bind_video() {
+  return testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_video")).modules;
 }
 
 // A memory-bank entry made of the reference's recorded values: memory features (with the
@@ -60,18 +47,18 @@ models::MemoryBankEntry reference_entry(const models::TrackerMemoryModules& mem,
 TEST(MemoryAttention, MatchesTransformersFedReferenceMemories) {
   Fixture fx("sam3-tiny-seed0/sam3_tracker_video");
   Fixture video("sam3-tiny-seed0/sam3_video");
-  Bound b = bind_video();
-  const models::TrackerMemoryModules& mem = *b.m->tracker->memory;
-  const TrackerVideoConfig& vc = *b.m->config.tracker->video;
+  const std::unique_ptr<models::Sam3Modules> m = bind_video();
+  const models::TrackerMemoryModules& mem = *m->tracker->memory;
+  const TrackerVideoConfig& vc = *m->config.tracker->video;
   const at::Tensor pixels = video.input("video.pixel_values");
   const int64_t num_frames = pixels.size(0);
-  const int64_t G = b.m->tracker->prompt_encoder.grid();
-  const int64_t d = b.m->tracker->no_memory_embedding.size(-1);
+  const int64_t G = m->tracker->prompt_encoder.grid();
+  const int64_t d = m->tracker->no_memory_embedding.size(-1);
   const at::Tensor memory_pos_grid =
       mem.memory_encoder.position_encoding(G, pixels.options()).flatten(2).squeeze(0).transpose(0, 1);  // [HW, mem]
   const at::Tensor vision_pos = nn::sine_position_grid(G, G, d, pixels.options()).flatten(2).transpose(1, 2);  // [1, HW, d]
 
-  double worst = 0.0;
+  testing::WorstRelL2 w("memory attention");
   for (int obj = 0; obj < 2; ++obj) {
     const std::string call = obj == 0 ? "" : "#call1";
     const std::string add = "tv0_points_box.add_obj" + std::to_string(obj + 1) + ".frame0.";
@@ -84,13 +71,12 @@ TEST(MemoryAttention, MatchesTransformersFedReferenceMemories) {
       const std::string p = "tv0_points_box.propagate.frame" + std::to_string(f) + ".";
       const models::MemorySelection sel = bank.select(f, /*reverse=*/false, num_frames, vc);
       const models::MemoryInputs mi = models::assemble_memory(mem, vc, sel, memory_pos_grid);
-      const at::Tensor level = models::encode_tracker_image(*b.m, pixels.select(0, f).unsqueeze(0)).levels[2];
+      const at::Tensor level = models::encode_tracker_image(*m, pixels.select(0, f).unsqueeze(0)).levels[2];
       const at::Tensor ours = mem.memory_attention.forward(level.flatten(2).transpose(1, 2), vision_pos, mi.memory,
                                                            mi.memory_pos, mi.num_object_pointer_tokens);
       const std::string ref = p + "memory_attention" + call;
       SCOPED_TRACE(ref);
-      SAM3RT_EXPECT_CLOSE(ours.reshape(fx.intermediate(ref).sizes()), fx.intermediate(ref), kParityRelL2);
-      worst = std::max(worst, testing::rel_l2(ours.reshape(fx.intermediate(ref).sizes()), fx.intermediate(ref)));
+      w.check_values(ours, fx.intermediate(ref), ref);
       if (f == 1) {
         // Frame 1's memory (recorded batched over both objects) for frame 2.
         bank.store(1,
@@ -106,7 +92,6 @@ TEST(MemoryAttention, MatchesTransformersFedReferenceMemories) {
       }
     }
   }
-  std::printf("[ rel-L2   ] memory attention worst %.3g\n", worst);
 }
 
 TEST(MemoryBank, SelectsConditioningFramesAndRecentMemories) {

@@ -17,8 +17,6 @@
 #include <vector>
 
 #include "io/config.h"
-#include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "models/tracker/tracker.h"
 #include "sam3rt/error.h"
@@ -28,20 +26,10 @@ namespace sam3rt {
 namespace {
 
 using testing::Fixture;
-using testing::kParityRelL2;
 
-struct Bound {
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> m;
-};
-
-Bound bind_video() {
-  Bound b;
-  const std::string ckpt = testing::data_path("sam3-tiny-seed0/sam3_video/model.safetensors");
-  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(ckpt));
-  b.m = models::bind_modules(load_model_config(testing::data_path("sam3-tiny-seed0/sam3_video/config.json")), *b.store);
-  b.store->finish(ckpt);
-  return b;
+// The sam3_video fixture's checkpoint (the tracker_video fixture has none of its own).
+std::unique_ptr<models::Sam3Modules> bind_video() {
+  return testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_video")).modules;
 }
 
 // The memory encoder's mask input from a recorded mask-decoder call "<name>.0..3": the
@@ -66,44 +54,39 @@ at::Tensor memory_mask_from_decoder(const Fixture& fx, const std::string& name, 
 TEST(MemoryEncoder, MatchesTransformersOnPromptedAndTrackedFrames) {
   Fixture fx("sam3-tiny-seed0/sam3_tracker_video");
   Fixture video("sam3-tiny-seed0/sam3_video");
-  Bound b = bind_video();
-  const models::MemoryEncoder& enc = b.m->tracker->memory->memory_encoder;
+  const std::unique_ptr<models::Sam3Modules> m = bind_video();
+  const models::MemoryEncoder& enc = m->tracker->memory->memory_encoder;
   const at::Tensor pixels = video.input("video.pixel_values");
   auto level_g = [&](int64_t f) {
-    return models::encode_tracker_image(*b.m, pixels.select(0, f).unsqueeze(0)).levels[2];  // [1, d, G, G]
+    return models::encode_tracker_image(*m, pixels.select(0, f).unsqueeze(0)).levels[2];  // [1, d, G, G]
   };
-  const int64_t G = b.m->tracker->prompt_encoder.grid();
-  double worst = 0.0;
-  auto check = [&](const at::Tensor& ours, const std::string& ref) {
-    SCOPED_TRACE(ref);
-    SAM3RT_EXPECT_CLOSE(ours, fx.intermediate(ref), kParityRelL2);
-    worst = std::max(worst, testing::rel_l2(ours, fx.intermediate(ref)));
-  };
+  const int64_t G = m->tracker->prompt_encoder.grid();
+  testing::WorstRelL2 w("memory encoder");
+  auto check = [&](const at::Tensor& ours, const std::string& ref) { w.check(ours, fx.intermediate(ref), ref); };
 
   // Prompted frame 0, one object per call: binarised masks.
   const at::Tensor f0 = level_g(0);
   for (const std::string stage : {"add_obj1", "add_obj2"}) {
     const std::string p = "tv0_points_box." + stage + ".frame0.";
-    const at::Tensor mask = memory_mask_from_decoder(fx, p + "mask_decoder", b.m->config, /*binarise=*/true);
+    const at::Tensor mask = memory_mask_from_decoder(fx, p + "mask_decoder", m->config, /*binarise=*/true);
     check(enc.forward(f0, mask), p + "memory_encoder.0");
     check(enc.position_encoding(G, f0.options()), p + "memory_encoder.1");
   }
   // Tracked frame 1, both objects batched: sigmoid masks.
   const std::string p = "tv0_points_box.propagate.frame1.";
-  const at::Tensor mask = at::cat({memory_mask_from_decoder(fx, p + "mask_decoder", b.m->config, false),
-                                   memory_mask_from_decoder(fx, p + "mask_decoder#call1", b.m->config, false)},
+  const at::Tensor mask = at::cat({memory_mask_from_decoder(fx, p + "mask_decoder", m->config, false),
+                                   memory_mask_from_decoder(fx, p + "mask_decoder#call1", m->config, false)},
                                   0);
   check(enc.forward(level_g(1).expand({2, -1, -1, -1}), mask), p + "memory_encoder.0");
   check(enc.position_encoding(G, f0.options()).expand({2, -1, -1, -1}), p + "memory_encoder.1");
-  std::printf("[ rel-L2   ] memory encoder worst %.3g\n", worst);
 }
 
 TEST(MemoryEncoder, RejectsMisShapedInputs) {
-  Bound b = bind_video();
-  const models::MemoryEncoder& enc = b.m->tracker->memory->memory_encoder;
-  const auto& c = *b.m->config.tracker;
+  const std::unique_ptr<models::Sam3Modules> m = bind_video();
+  const models::MemoryEncoder& enc = m->tracker->memory->memory_encoder;
+  const auto& c = *m->config.tracker;
   const int64_t d = c.video->memory_encoder_hidden_size;
-  const int64_t G = b.m->tracker->prompt_encoder.grid();
+  const int64_t G = m->tracker->prompt_encoder.grid();
   const int64_t side = G * c.video->mask_downsampler_total_stride;
   const at::Tensor f = at::zeros({1, d, G, G});
   EXPECT_NO_THROW(enc.forward(f, at::zeros({1, 1, side, side})));

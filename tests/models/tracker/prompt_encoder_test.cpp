@@ -10,15 +10,10 @@
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "io/config.h"
 #include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
@@ -26,42 +21,10 @@
 namespace sam3rt {
 namespace {
 
+using testing::BoundModel;
 using testing::Fixture;
 using testing::kParityRelL2;
-
-class Worst {
- public:
-  explicit Worst(std::string name) : name_(std::move(name)) {}
-  ~Worst() {
-    if (count_ > 0) std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_);
-  }
-  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what) {
-    SCOPED_TRACE(name_ + ": " + what);
-    SAM3RT_EXPECT_CLOSE(ours, ref, kParityRelL2);
-    worst_ = std::max(worst_, testing::rel_l2(ours, ref));
-    ++count_;
-  }
-
- private:
-  std::string name_;
-  double worst_ = 0.0;
-  int count_ = 0;
-};
-
-struct Bound {
-  std::shared_ptr<const io::SafetensorsFile> file;
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> modules;
-};
-
-Bound bind(const Fixture& fx) {
-  Bound b;
-  b.file = io::SafetensorsFile::open(fx.checkpoint_path());
-  b.store = std::make_unique<io::WeightStore>(b.file);
-  b.modules = models::bind_modules(load_model_config(fx.config_path()), *b.store);
-  b.store->finish(fx.checkpoint_path());
-  return b;
-}
+using testing::WorstRelL2;
 
 // The fixture's cases and which prompts each has (index.json "inputs").
 struct Case {
@@ -80,9 +43,9 @@ models::PromptEmbeddings encode_case(const models::PromptEncoder& pe, const Fixt
 
 TEST(PromptEncoder, MatchesReferenceEveryCase) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::PromptEncoder& pe = b.modules->tracker->prompt_encoder;
-  Worst sparse("prompt_encoder.0 (sparse)"), dense("prompt_encoder.1 (dense)");
+  WorstRelL2 sparse("prompt_encoder.0 (sparse)"), dense("prompt_encoder.1 (dense)");
   for (const Case& c : kCases) {
     const models::PromptEmbeddings out = encode_case(pe, fx, c);
     const std::string k = c.name;
@@ -93,11 +56,11 @@ TEST(PromptEncoder, MatchesReferenceEveryCase) {
 
 TEST(PromptEncoder, ImagePositionalEncodingMatchesReference) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::TrackerModules& t = *b.modules->tracker;
   const int64_t G = t.prompt_encoder.grid();
   const at::Tensor ours = t.shared_image_embedding.grid(G, G);  // [1, d, G, G]
-  Worst w("shared_image_embedding");
+  WorstRelL2 w("shared_image_embedding");
   for (const Case& c : kCases) {
     const at::Tensor ref = fx.intermediate(std::string(c.name) + ".shared_image_embedding");  // [G, G, d]
     w.check(ours.squeeze(0).permute({1, 2, 0}), ref, c.name);
@@ -108,7 +71,7 @@ TEST(PromptEncoder, ImagePositionalEncodingMatchesReference) {
 // the same not-a-point; checked against the reference's padding tokens.
 TEST(PromptEncoder, LabelSemantics) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::PromptEncoder& pe = b.modules->tracker->prompt_encoder;
   // t1: one point + the appended padding point (label -1) -> token 1 = not_a_point.
   const at::Tensor ref_t1 = fx.intermediate("t1_single_point.prompt_encoder.0");  // [1, 1, 2, d]
@@ -137,12 +100,12 @@ TEST(PromptEncoder, LabelSemantics) {
 // checkpoint tensors; no reference case exercises a mask input.
 TEST(PromptEncoder, MaskInputMatchesComposition) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::PromptEncoder& pe = b.modules->tracker->prompt_encoder;
   const PromptEncoderConfig& c = pe.config();
   const int64_t G = pe.grid(), d = c.hidden_size;
   const std::string p = "tracker_model.prompt_encoder.mask_embed.";
-  auto w = [&](const std::string& n) { return b.file->tensor(p + n); };
+  auto w = [&](const std::string& n) { return b.checkpoint->tensor(p + n); };
   auto ln2d = [&](const at::Tensor& x, const std::string& n) {
     return at::layer_norm(x.permute({0, 2, 3, 1}), {x.size(1)}, w(n + ".weight"), w(n + ".bias"), c.layer_norm_eps)
         .permute({0, 3, 1, 2});
@@ -161,13 +124,13 @@ TEST(PromptEncoder, MaskInputMatchesComposition) {
   SAM3RT_EXPECT_CLOSE(pe.embed_mask(mask), expected, 1e-6);
   // Without a mask: no_mask_embed at every position.
   const at::Tensor no_mask = pe.forward(points, labels, at::Tensor(), at::Tensor()).dense;
-  const at::Tensor table = b.file->tensor("tracker_model.prompt_encoder.no_mask_embed.weight");  // [1, d]
+  const at::Tensor table = b.checkpoint->tensor("tracker_model.prompt_encoder.no_mask_embed.weight");  // [1, d]
   SAM3RT_EXPECT_CLOSE(no_mask, table.view({1, d, 1, 1}).expand({2, d, G, G}), 0.0);
 }
 
 TEST(PromptEncoder, RejectsMalformedPrompts) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::PromptEncoder& pe = b.modules->tracker->prompt_encoder;
   const at::Tensor points = fx.input("t0_points_box.input_points");  // [1, 1, 2, 2]
   const at::Tensor bad_labels = at::tensor(std::vector<int64_t>{1, 7}).view({1, 1, 2});

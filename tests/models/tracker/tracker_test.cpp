@@ -9,8 +9,6 @@
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 
-#include <algorithm>
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -21,7 +19,6 @@
 #include <nlohmann/json.hpp>
 
 #include "io/config.h"
-#include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/tracker/tracker.h"
@@ -31,40 +28,9 @@
 namespace sam3rt {
 namespace {
 
+using testing::BoundModel;
 using testing::Fixture;
-using testing::kParityRelL2;
-
-class Worst {
- public:
-  explicit Worst(std::string name) : name_(std::move(name)) {}
-  ~Worst() {
-    if (count_ > 0) std::printf("[ rel-L2   ] %-48s worst %.3g over %d tensors\n", name_.c_str(), worst_, count_);
-  }
-  void check(const at::Tensor& ours, const at::Tensor& ref, const std::string& what) {
-    SCOPED_TRACE(name_ + ": " + what);
-    SAM3RT_EXPECT_CLOSE(ours, ref, kParityRelL2);
-    worst_ = std::max(worst_, testing::rel_l2(ours, ref));
-    ++count_;
-  }
-
- private:
-  std::string name_;
-  double worst_ = 0.0;
-  int count_ = 0;
-};
-
-struct Bound {
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> modules;
-};
-
-Bound bind(const Fixture& fx) {
-  Bound b;
-  b.store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(fx.checkpoint_path()));
-  b.modules = models::bind_modules(load_model_config(fx.config_path()), *b.store);
-  b.store->finish(fx.checkpoint_path());
-  return b;
-}
+using testing::WorstRelL2;
 
 struct Case {
   const char* name;
@@ -87,16 +53,16 @@ models::TrackerPrompts prompts_of(const Fixture& fx, const Case& c) {
 
 TEST(Tracker, MatchesReferenceEndToEnd) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::Sam3Modules& m = *b.modules;
   const int64_t layers = m.config.tracker->mask_decoder.num_hidden_layers;
 
-  Worst w_features("image_embeddings.{0,1,2}");
-  Worst w_pe("shared_image_embedding");
-  Worst w_prompt("prompt_encoder.{0,1}");
-  Worst w_transformer("mask_decoder.transformer.*");
-  Worst w_decoder("mask_decoder.{0,1,2,3}");
-  Worst w_out("pred_masks, iou_scores, object_score_logits");
+  WorstRelL2 w_features("image_embeddings.{0,1,2}");
+  WorstRelL2 w_pe("shared_image_embedding");
+  WorstRelL2 w_prompt("prompt_encoder.{0,1}");
+  WorstRelL2 w_transformer("mask_decoder.transformer.*");
+  WorstRelL2 w_decoder("mask_decoder.{0,1,2,3}");
+  WorstRelL2 w_out("pred_masks, iou_scores, object_score_logits");
   for (const Case& c : kCases) {
     const std::string k = c.name;
     const models::TrackerImageFeatures f = models::encode_tracker_image(m, fx.input(k + ".pixel_values"));
@@ -133,7 +99,7 @@ TEST(Tracker, MatchesReferenceEndToEnd) {
 // position of level G; the default (transformers) leaves level G as the neck made it.
 TEST(Tracker, NoMemoryEmbeddingOption) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::Sam3Modules& m = *b.modules;
   const at::Tensor pixels = fx.input("t0_points_box.pixel_values");
   const models::TrackerImageFeatures hf = models::encode_tracker_image(m, pixels);
@@ -156,7 +122,7 @@ TEST(Tracker, NoMemoryEmbeddingOption) {
 // first; without points or boxes the sparse prompt is one not-a-point (plus the padding).
 TEST(Tracker, MaskAndEmptyPrompts) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::Sam3Modules& m = *b.modules;
   const models::TrackerImageFeatures f = models::encode_tracker_image(m, fx.input("t0_points_box.pixel_values"));
   const int64_t G = m.tracker->prompt_encoder.grid(), d = f.image_embedding.size(1);
@@ -197,7 +163,7 @@ TEST(Tracker, MaskAndEmptyPrompts) {
 // exists for this layout, so this checks shapes and finiteness only.
 TEST(Tracker, RunsFromVideoLayout) {
   const Fixture fx("sam3-tiny-seed0/sam3_video");
-  const Bound b = bind(fx);
+  const BoundModel b = testing::bind_model(fx.dir());
   const models::Sam3Modules& m = *b.modules;
   ASSERT_TRUE(m.tracker.has_value());
   ASSERT_TRUE(m.detector.has_value());

@@ -39,6 +39,7 @@ using models::VideoTracker;
 using models::VideoTrackerOptions;
 using models::VideoTrackerTrace;
 using testing::Fixture;
+using testing::WorstRelL2;
 
 // The bound for per-frame masks and scores; intermediates are held to the fp32
 // parity bound.
@@ -47,16 +48,11 @@ constexpr double kFrameRelL2 = 1e-3;
 struct Env {
   Fixture fx{"sam3-tiny-seed0/sam3_tracker_video"};
   Fixture video{"sam3-tiny-seed0/sam3_video"};
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> m;
+  std::unique_ptr<models::Sam3Modules> m = testing::bind_model(video.dir()).modules;
   at::Tensor pixels;  // [T, 3, S, S]
   int64_t height = 0, width = 0;
 
   Env() {
-    const std::string ckpt = testing::data_path("sam3-tiny-seed0/sam3_video/model.safetensors");
-    store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(ckpt));
-    m = models::bind_modules(load_model_config(testing::data_path("sam3-tiny-seed0/sam3_video/config.json")), *store);
-    store->finish(ckpt);
     pixels = video.input("video.pixel_values");
     const at::Tensor frames = video.input("video.frames_uint8_thwc");
     height = frames.size(1);
@@ -71,51 +67,27 @@ const Env& env() {
   return e;
 }
 
-// Worst rel-L2 per kind of tensor over a case, printed at the end.
-class Parity {
- public:
-  explicit Parity(std::string name) : name_(std::move(name)) {}
-  ~Parity() {
-    for (const auto& [kind, w] : worst_) {
-      std::printf("[ rel-L2   ] %-22s %-26s worst %.3g over %d tensors\n", name_.c_str(), kind.c_str(), w.first,
-                  w.second);
-    }
-  }
-  void check(const std::string& kind, const at::Tensor& ours, const at::Tensor& ref, const std::string& what,
-             double tol) {
-    SCOPED_TRACE(name_ + ": " + what);
-    ASSERT_TRUE(ours.defined()) << what;
-    SAM3RT_EXPECT_CLOSE(ours.reshape(ref.sizes()), ref, tol);
-    auto& w = worst_[kind];
-    w.first = std::max(w.first, testing::rel_l2(ours.reshape(ref.sizes()), ref));
-    ++w.second;
-  }
-
- private:
-  std::string name_;
-  std::map<std::string, std::pair<double, int>> worst_;
-};
-
 std::vector<int64_t> to_vector(const at::Tensor& t) {
   at::Tensor c = t.to(at::kLong).contiguous();
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
 // Per-frame outputs of `prefix` (e.g. "tv0_points_box.propagate.frame3.").
-void check_outputs(Parity& par, const std::string& prefix, const VideoFrameResult& r) {
+void check_outputs(WorstRelL2& par, const std::string& prefix, const VideoFrameResult& r) {
   const Env& e = env();
+  // Output `kind` of this frame, e.g. "<prefix>pred_masks".
+  auto check = [&](const std::string& kind, const at::Tensor& ours) {
+    par.group(kind).check_values(ours, e.fx.output(prefix + kind), prefix + kind, kFrameRelL2);
+  };
   EXPECT_EQ(r.object_ids, to_vector(e.fx.output(prefix + "object_ids"))) << prefix;
-  par.check("pred_masks", r.masks, e.fx.output(prefix + "pred_masks"), prefix + "pred_masks", kFrameRelL2);
-  par.check("object_score_logits", r.object_score_logits, e.fx.output(prefix + "object_score_logits"),
-            prefix + "object_score_logits", kFrameRelL2);
-  const at::Tensor video_res = at::upsample_bilinear2d(r.masks, {e.height, e.width}, /*align_corners=*/false);
-  par.check("video_res_mask_logits", video_res, e.fx.output(prefix + "video_res_mask_logits"),
-            prefix + "video_res_mask_logits", kFrameRelL2);
+  check("pred_masks", r.masks);
+  check("object_score_logits", r.object_score_logits);
+  check("video_res_mask_logits", at::upsample_bilinear2d(r.masks, {e.height, e.width}, /*align_corners=*/false));
 }
 
 // Every intermediate the reference recorded under `prefix` for this frame. The reference
 // names a module's k-th call in the frame "<module>#call<k>".
-void check_intermediates(Parity& par, const std::string& prefix, const VideoTrackerTrace& t) {
+void check_intermediates(WorstRelL2& par, const std::string& prefix, const VideoTrackerTrace& t) {
   const Env& e = env();
   std::map<std::string, int> calls;
   auto name = [&](const std::string& module) {
@@ -123,7 +95,7 @@ void check_intermediates(Parity& par, const std::string& prefix, const VideoTrac
     return prefix + module + (k ? "#call" + std::to_string(k) : "");
   };
   auto check = [&](const std::string& kind, const at::Tensor& ours, const std::string& ref_name) {
-    if (e.fx.has_intermediate(ref_name)) par.check(kind, ours, e.fx.intermediate(ref_name), ref_name, testing::kParityRelL2);
+    if (e.fx.has_intermediate(ref_name)) par.group(kind).check_values(ours, e.fx.intermediate(ref_name), ref_name);
   };
   int checked = 0;
   for (const VideoTrackerTrace::ObjectStep& s : t.objects) {
@@ -154,7 +126,7 @@ void check_intermediates(Parity& par, const std::string& prefix, const VideoTrac
   EXPECT_FALSE(e.fx.has_intermediate(name("mask_decoder") + ".0")) << prefix << ": the reference decoded more objects";
 }
 
-void check_frame(Parity& par, const std::string& prefix, const VideoFrameResult& r, const VideoTrackerTrace& t) {
+void check_frame(WorstRelL2& par, const std::string& prefix, const VideoFrameResult& r, const VideoTrackerTrace& t) {
   check_outputs(par, prefix, r);
   check_intermediates(par, prefix, t);
 }
@@ -164,7 +136,7 @@ at::Tensor labels_of(const at::Tensor& t) { return t.reshape({-1}); }
 
 // tv0: object 1 = two clicks on frame 0, object 2 = a box on frame 0, each tracked on
 // frame 0 as they are added, then the clip propagated from frame 0.
-void run_tv0(VideoTracker& vt, Parity& par) {
+void run_tv0(VideoTracker& vt, WorstRelL2& par) {
   const Env& e = env();
   const Fixture& fx = e.fx;
   VideoTrackerTrace trace;
@@ -207,10 +179,10 @@ TEST(VideoTracker, MatchesTransformersOnClicksBoxAndCorrection) {
   options.history_radius = -1;
   VideoTracker vt(*e.m, e.num_frames(), options);
   {
-    Parity par("tv0_points_box");
+    WorstRelL2 par("tv0_points_box");
     run_tv0(vt, par);
   }
-  Parity par("tv1_correction_f3");
+  WorstRelL2 par("tv1_correction_f3");
   vt.add_points(1, 3, points_of(e.fx.input("obj1.frame3.point_coords_model")),
                 labels_of(e.fx.input("obj1.frame3.point_labels_model")), /*clear_old=*/false);
   VideoTrackerTrace trace;
@@ -228,7 +200,7 @@ TEST(VideoTracker, DefaultHistoryIsBoundedAndTracksTheSame) {
   const int64_t T = 8 * e.num_frames();
   VideoTracker vt(*e.m, T);
   {
-    Parity par("tv0 (bounded history)");
+    WorstRelL2 par("tv0 (bounded history)");
     const Fixture& fx = e.fx;
     vt.add_points(1, 0, points_of(fx.input("obj1.frame0.point_coords_model")),
                   labels_of(fx.input("obj1.frame0.point_labels_model")));
@@ -315,11 +287,8 @@ TEST(VideoTracker, RejectsBadInput) {
   vt.track(e.frame(2));
   EXPECT_EQ(vt.num_stored_memories(), 1u);
   // A checkpoint without memory modules.
-  const std::string ckpt = testing::data_path("sam3-tiny-seed0/sam3_tracker/model.safetensors");
-  io::WeightStore store(io::SafetensorsFile::open(ckpt));
-  auto m = models::bind_modules(load_model_config(testing::data_path("sam3-tiny-seed0/sam3_tracker/config.json")), store);
-  store.finish(ckpt);
-  EXPECT_THROW(VideoTracker(*m, 3), Error);
+  const testing::BoundModel tracker_only = testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_tracker"));
+  EXPECT_THROW(VideoTracker(*tracker_only.modules, 3), Error);
 }
 
 TEST(VideoTracker, MetaMemoryMaskOptionOnlyChangesUnpromptedObjects) {
@@ -333,16 +302,17 @@ TEST(VideoTracker, MetaMemoryMaskOptionOnlyChangesUnpromptedObjects) {
   options.binarize_memory_masks_of_all_objects = false;
   VideoTracker vt(*e.m, e.num_frames(), options);
   {
-    Parity par("tv0 (per-object masks)");
+    WorstRelL2 par("tv0 (per-object masks)");
     run_tv0(vt, par);
   }
   vt.add_points(1, 3, points_of(e.fx.input("obj1.frame3.point_coords_model")),
                 labels_of(e.fx.input("obj1.frame3.point_labels_model")), /*clear_old=*/false);
-  Parity par("tv1 (per-object masks)");
+  WorstRelL2 par("tv1 (per-object masks)");
   check_outputs(par, "tv1_correction_f3.propagate.frame3.", vt.track(e.frame(3)));
   const VideoFrameResult r4 = vt.track(e.frame(4));
   const at::Tensor ref4 = e.fx.output("tv1_correction_f3.propagate.frame4.pred_masks");
-  par.check("pred_masks object 1", r4.masks.select(0, 0), ref4.select(0, 0), "frame 4 object 1", kFrameRelL2);
+  par.group("pred_masks object 1")
+      .check_values(r4.masks.select(0, 0), ref4.select(0, 0), "frame 4 object 1", kFrameRelL2);
   EXPECT_GT(testing::rel_l2(r4.masks.select(0, 1), ref4.select(0, 1)), 1e-4) << "object 2's frame-3 memory unchanged";
 }
 

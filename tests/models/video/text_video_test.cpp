@@ -27,9 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "io/config.h"
 #include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/modules.h"
 #include "models/video/masklet_matching.h"
 #include "pipeline/random_checkpoint.h"
@@ -53,15 +51,11 @@ constexpr double kFrameRelL2 = 1e-3;
 
 struct Env {
   Fixture fx{"sam3-tiny-seed0/sam3_video"};
-  std::unique_ptr<io::WeightStore> store;
-  std::unique_ptr<models::Sam3Modules> m;
+  std::unique_ptr<models::Sam3Modules> m = testing::bind_model(fx.dir()).modules;
   at::Tensor pixels, ids, mask;
   int64_t height = 0, width = 0;
 
   Env() {
-    store = std::make_unique<io::WeightStore>(io::SafetensorsFile::open(fx.checkpoint_path()));
-    m = models::bind_modules(load_model_config(fx.config_path()), *store);
-    store->finish(fx.checkpoint_path());
     pixels = fx.input("video.pixel_values");
     ids = fx.input("prompt.input_ids");
     mask = fx.input("prompt.attention_mask");
@@ -101,36 +95,9 @@ at::Tensor values(const std::map<int64_t, double>& m) {
   return at::tensor(v, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat);
 }
 
-// Worst rel-L2 per kind of tensor over a case, printed at the end.
-class Parity {
- public:
-  explicit Parity(std::string name) : name_(std::move(name)) {}
-  ~Parity() {
-    for (const auto& [kind, w] : worst_) {
-      std::printf("[ rel-L2   ] %-20s %-48s worst %.3g over %d tensors\n", name_.c_str(), kind.c_str(), w.first,
-                  w.second);
-    }
-  }
-  void check(const std::string& kind, const at::Tensor& ours, const at::Tensor& ref, const std::string& what,
-             double tol) {
-    SCOPED_TRACE(name_ + ": " + what);
-    ASSERT_TRUE(ours.defined()) << what;
-    ASSERT_EQ(ours.numel(), ref.numel()) << what;
-    const at::Tensor o = ours.reshape(ref.sizes()).to(at::kFloat).cpu(), r = ref.to(at::kFloat);
-    SAM3RT_EXPECT_CLOSE(o, r, tol);
-    auto& w = worst_[kind];
-    w.first = std::max(w.first, testing::rel_l2(o, r));
-    ++w.second;
-  }
-
- private:
-  std::string name_;
-  std::map<std::string, std::pair<double, int>> worst_;
-};
-
 void run_case(const std::string& c, const TextVideoOptions& options, bool check_intermediates = true) {
   const Env& e = env();
-  Parity par(c);
+  testing::WorstRelL2 par(c);
   TextVideoSession s(*e.m, e.num_frames(), e.height, e.width, options);
   s.add_prompt("prompt", e.ids, e.mask);
   std::vector<int64_t> order;
@@ -143,27 +110,30 @@ void run_case(const std::string& c, const TextVideoOptions& options, bool check_
       if (!e.fx.has_intermediate(prefix + name)) continue;
       seen.insert(prefix + name);
       const std::string kind = name.substr(0, name.find('#')).substr(0, name.find('.', name.find('.') + 1));
-      par.check(kind, tensor, e.fx.intermediate(prefix + name), prefix + name, kFrameRelL2);
+      par.group(kind).check_values(tensor, e.fx.intermediate(prefix + name), prefix + name, kFrameRelL2);
     }
   };
   auto on_frame = [&](const TextVideoFrameResult& r, const TextVideoObjects& post) {
     order.push_back(r.frame);
     const std::string p = c + ".frame" + std::to_string(r.frame) + ".";
     SCOPED_TRACE(p);
+    // Output `kind` of this frame, e.g. "<p>masks_low_res".
+    auto check = [&](const std::string& kind, const at::Tensor& ours) {
+      par.group(kind).check_values(ours, e.fx.output(p + kind), p + kind, kFrameRelL2);
+    };
     EXPECT_EQ(r.object_ids, to_vector(e.fx.output(p + "object_ids")));
     EXPECT_EQ(r.mask_object_ids, to_vector(e.fx.output(p + "mask_obj_ids")));
-    par.check("masks_low_res", r.masks, e.fx.output(p + "masks_low_res"), p + "masks_low_res", kFrameRelL2);
+    check("masks_low_res", r.masks);
     EXPECT_EQ(keys(r.scores), to_vector(e.fx.output(p + "score_obj_ids")));
-    par.check("scores", values(r.scores), e.fx.output(p + "scores"), p + "scores", kFrameRelL2);
+    check("scores", values(r.scores));
     EXPECT_EQ(keys(r.tracker_scores), to_vector(e.fx.output(p + "tracker_score_obj_ids")));
-    par.check("tracker_scores", values(r.tracker_scores), e.fx.output(p + "tracker_scores"), p + "tracker_scores",
-              kFrameRelL2);
+    check("tracker_scores", values(r.tracker_scores));
     EXPECT_EQ(keys(r.removed_object_ids), to_vector(e.fx.output(p + "removed_obj_ids")));
     EXPECT_EQ(keys(r.suppressed_object_ids), to_vector(e.fx.output(p + "suppressed_obj_ids")));
     EXPECT_EQ(to_vector(post.object_ids), to_vector(e.fx.output(p + "post.object_ids")));
-    par.check("post.scores", post.scores, e.fx.output(p + "post.scores"), p + "post.scores", kFrameRelL2);
-    par.check("post.boxes", post.boxes, e.fx.output(p + "post.boxes"), p + "post.boxes", kFrameRelL2);
-    par.check("post.masks", post.masks, e.fx.output(p + "post.masks"), p + "post.masks", kFrameRelL2);
+    check("post.scores", post.scores);
+    check("post.boxes", post.boxes);
+    check("post.masks", post.masks);
     auto err = [](const at::Tensor& ours, const at::Tensor& ref) {
       return ours.numel() == ref.numel()
                  ? testing::rel_l2(ours.reshape(ref.sizes()).to(at::kFloat).cpu(), ref.to(at::kFloat))
@@ -449,10 +419,7 @@ TEST(TextVideo, RunsOnAnotherGeometry) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "input_config.json") << j.dump(2);
   pipeline::make_random_checkpoint((dir / "input_config.json").string(), (dir / "model").string(), {});
-  const std::string ckpt = (dir / "model" / "model.safetensors").string();
-  io::WeightStore store(io::SafetensorsFile::open(ckpt));
-  const auto m = models::bind_modules(load_model_config((dir / "model" / "config.json").string()), store);
-  store.finish(ckpt);
+  const std::unique_ptr<models::Sam3Modules> m = testing::bind_model((dir / "model").string()).modules;
 
   const int64_t frames = 5, height = 104, width = 80;
   TextVideoSession s(*m, frames, height, width);  // Meta's CLS-token query, NMS and hole filling on
