@@ -109,6 +109,11 @@ struct StageResult {
   std::string note;
 };
 
+// Waits for the device's queued work (CUDA runs asynchronously): set by main() for
+// --device cuda to a blocking copy of one value to the host, which the default stream
+// orders after everything before it. A no-op on CPU.
+std::function<void()> wait_for_device = [] {};
+
 StageResult run_stage(const std::string& name, int warmup, int reps, const std::function<void(Breakdown&)>& fn,
                       const std::string& note = "") {
   StageResult r;
@@ -119,6 +124,7 @@ StageResult run_stage(const std::string& name, int warmup, int reps, const std::
     Breakdown b;
     const auto t0 = Clock::now();
     fn(b);
+    wait_for_device();
     r.warmup_s.push_back(seconds_since(t0));
   }
   const CpuTimes c0 = cpu_times();
@@ -126,6 +132,7 @@ StageResult run_stage(const std::string& name, int warmup, int reps, const std::
     Breakdown b;
     const auto t0 = Clock::now();
     fn(b);
+    wait_for_device();
     double t = seconds_since(t0);
     if (auto it = b.find(kStageTime); it != b.end()) {  // the function timed its own stage part
       t = it->second;
@@ -251,7 +258,8 @@ void usage() {
                "               pass per run; the stage time is still detect() alone)\n"
                "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
                "            prompt)\n"
-               "  --threads N: ATen intra-op threads (default 0: all cores, as Model::load)\n");
+               "  --threads N: cores (default 0: all, as Model::load)\n"
+               "  --device cpu|cuda[:N], --precision fp32|bf16: as ModelOptions\n");
 }
 
 }  // namespace
@@ -260,6 +268,7 @@ int main(int argc, char** argv) {
   std::string model_dir, json_path, md_path;
   std::string stages_arg = "gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,tracker_prompt";
   int reps_override = 0, warmup = 1, threads = 0;
+  std::string device = "cpu", precision = "fp32";
   bool breakdown = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -278,6 +287,8 @@ int main(int argc, char** argv) {
     else if (a == "--md") md_path = next();
     else if (a == "--breakdown") breakdown = true;
     else if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--device") device = next();
+    else if (a == "--precision") precision = next();
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -315,6 +326,8 @@ int main(int argc, char** argv) {
     sam3rt::ModelOptions mo;
     mo.model_dir = model_dir;
     mo.num_threads = threads;
+    mo.device = device;
+    mo.precision = precision;
     auto model = sam3rt::Model::load(mo);
     const double load_s = seconds_since(t_load);
     const sam3rt::models::Sam3Modules& m = *model->impl().modules;
@@ -324,15 +337,20 @@ int main(int argc, char** argv) {
     const int64_t S = model->image_size();
     // bench_reference.py's inputs (values differ: another generator; timing does not care).
     at::manual_seed(2);
-    const at::Tensor pixels = at::rand({1, 3, S, S}).mul_(2.0).sub_(1.0);  // [1, 3, S, S] in [-1, 1]
+    const at::Device dev = model->impl().placement.device;
+    if (!dev.is_cpu()) {
+      wait_for_device = [dev] { (void)at::zeros({1}, at::TensorOptions().device(dev)).cpu(); };
+    }
+    const at::Tensor pixels = at::rand({1, 3, S, S}).mul_(2.0).sub_(1.0).to(dev);  // [1, 3, S, S] in [-1, 1]
     std::vector<int64_t> ids(32, 0);
     const std::vector<int64_t> cat_ids = {49406, 320, 1125, 539, 320, 2368, 49407};  // "a photo of a cat"
     std::copy(cat_ids.begin(), cat_ids.end(), ids.begin());
-    const at::Tensor input_ids = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).view({1, 32});
+    const at::Tensor input_ids = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).view({1, 32}).to(dev);
     const at::Tensor attention_mask = input_ids.ne(0).to(at::kLong);
     const at::Tensor boxes =
-        at::tensor(std::vector<float>{0.40f, 0.45f, 0.30f, 0.35f, 0.70f, 0.30f, 0.20f, 0.25f}).view({1, 2, 4});
-    const at::Tensor box_labels = at::tensor(std::vector<int64_t>{1, 0}, at::TensorOptions().dtype(at::kLong)).view({1, 2});
+        at::tensor(std::vector<float>{0.40f, 0.45f, 0.30f, 0.35f, 0.70f, 0.30f, 0.20f, 0.25f}).view({1, 2, 4}).to(dev);
+    const at::Tensor box_labels =
+        at::tensor(std::vector<int64_t>{1, 0}, at::TensorOptions().dtype(at::kLong)).view({1, 2}).to(dev);
 
     json results = json::object();
     results["what"] = "sam3rt (C++, ATen CPU) on a full-size random checkpoint: time per stage";
@@ -346,7 +364,8 @@ int main(int argc, char** argv) {
     results["load_average_start"] = load_average();
     results["image_size"] = S;
     results["batch"] = 1;
-    results["dtype"] = "float32";
+    results["device"] = device;
+    results["precision"] = precision;
     results["geometry_without_boxes"] = !model->options().hf_text_only;
     std::vector<StageResult> done;
     json gemm;
