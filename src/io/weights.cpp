@@ -113,11 +113,15 @@ void WeightStore::finish(const std::string& what) const {
 }
 
 WeightScope WeightScope::sub(std::string_view name) const {
-  return WeightScope(store_, key(name));
+  WeightScope s = *this;
+  s.prefix_ = key(name);
+  return s;
 }
 
 WeightScope WeightScope::sub(std::string_view name, int64_t index) const {
-  return WeightScope(store_, key(name) + "." + std::to_string(index));
+  WeightScope s = *this;
+  s.prefix_ = key(name) + "." + std::to_string(index);
+  return s;
 }
 
 std::string WeightScope::key(std::string_view leaf) const {

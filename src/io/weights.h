@@ -119,12 +119,25 @@ class WeightScope {
   at::Tensor take(std::string_view leaf, const std::vector<int64_t>& shape, DType dtype) const;
 
   const std::string& prefix() const { return prefix_; }
-  const Placement& placement() const { return store_->placement(); }
+  // The store's placement, with float32 products where this scope asked for them.
+  Placement placement() const {
+    Placement p = store_->placement();
+    if (fp32_products_) p.matmul_dtype = at::kFloat;
+    return p;
+  }
+  // This scope (and its sub-scopes) with float32 products whatever the store's matmul
+  // dtype: for the small heads whose outputs are scores, boxes and positional biases.
+  WeightScope fp32_products() const {
+    WeightScope s = *this;
+    s.fp32_products_ = true;
+    return s;
+  }
   std::string key(std::string_view leaf) const;
 
  private:
   WeightStore* store_;
   std::string prefix_;
+  bool fp32_products_ = false;
 };
 
 }  // namespace sam3rt::io

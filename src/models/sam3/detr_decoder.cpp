@@ -47,15 +47,15 @@ DetrDecoder::DetrDecoder(const DetectorTransformerConfig& c, const io::WeightSco
     layers_.push_back(std::move(layer));
   }
   output_layer_norm_ = nn::LayerNorm(s.sub("output_layer_norm"), d, kTorchLayerNormEps);
-  box_head_ = nn::Mlp(s.sub("box_head"), {d, d, d, 4}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
+  box_head_ = nn::Mlp(s.fp32_products().sub("box_head"), {d, d, d, 4}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
   query_embed_ = s.take("query_embed.weight", {c.num_queries, d});
   reference_points_ = s.take("reference_points.weight", {c.num_queries, 4});
   presence_token_ = s.take("presence_token.weight", {1, d});
-  presence_head_ = nn::Mlp(s.sub("presence_head"), {d, d, d, 1}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
+  presence_head_ = nn::Mlp(s.fp32_products().sub("presence_head"), {d, d, d, 1}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
   presence_layer_norm_ = nn::LayerNorm(s.sub("presence_layer_norm"), d, kTorchLayerNormEps);
-  ref_point_head_ = nn::Mlp(s.sub("ref_point_head"), {2 * d, d, d}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
-  box_rpb_embed_x_ = nn::Mlp(s.sub("box_rpb_embed_x"), {2, d, h}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
-  box_rpb_embed_y_ = nn::Mlp(s.sub("box_rpb_embed_y"), {2, d, h}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
+  ref_point_head_ = nn::Mlp(s.fp32_products().sub("ref_point_head"), {2 * d, d, d}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
+  box_rpb_embed_x_ = nn::Mlp(s.fp32_products().sub("box_rpb_embed_x"), {2, d, h}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
+  box_rpb_embed_y_ = nn::Mlp(s.fp32_products().sub("box_rpb_embed_y"), {2, d, h}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
 }
 
 at::Tensor DetrDecoder::box_rpb(const at::Tensor& boxes, int64_t grid_h, int64_t grid_w) const {

@@ -12,8 +12,10 @@ namespace {
 constexpr double kLogitClamp = 12.0;
 }  // namespace
 
-DotProductScoring::DotProductScoring(const DetectorTransformerConfig& c, const io::WeightScope& s) : d_(c.hidden_size) {
+DotProductScoring::DotProductScoring(const DetectorTransformerConfig& c, const io::WeightScope& scope)
+    : d_(c.hidden_size) {
   const int64_t d = c.hidden_size;
+  const io::WeightScope s = scope.fp32_products();  // scores: float32 products whatever the precision
   text_mlp_ = nn::Mlp(s.sub("text_mlp"), {d, c.intermediate_size, d}, nn::Activation::kRelu, nn::Mlp::Naming::kLayerN);
   text_mlp_out_norm_ = nn::LayerNorm(s.sub("text_mlp_out_norm"), d, 1e-5);
   text_proj_ = nn::Linear(s.sub("text_proj"), d, d);

@@ -57,16 +57,16 @@ TrackerMaskDecoder::TrackerMaskDecoder(const TrackerMaskDecoderConfig& c, const 
   upscale_conv2_ = nn::ConvTranspose2d(s.sub("upscale_conv2"), d / 4, d / 8, 2, 2);
   upscale_layer_norm_ = nn::LayerNorm2d(s.sub("upscale_layer_norm"), d / 4, kLayerNorm2dEps);
   for (int64_t i = 0; i < num_mask_tokens; ++i) {
-    output_hypernetworks_mlps_.emplace_back(s.sub("output_hypernetworks_mlps", i), mlp_dims(d, d, d / 8, 3),
+    output_hypernetworks_mlps_.emplace_back(s.fp32_products().sub("output_hypernetworks_mlps", i), mlp_dims(d, d, d / 8, 3),
                                             nn::Activation::kRelu, nn::Mlp::Naming::kProjInOut);
   }
-  iou_prediction_head_ = nn::Mlp(s.sub("iou_prediction_head"),
+  iou_prediction_head_ = nn::Mlp(s.fp32_products().sub("iou_prediction_head"),
                                  mlp_dims(d, c.iou_head_hidden_dim, num_mask_tokens, c.iou_head_depth),
                                  nn::Activation::kRelu, nn::Mlp::Naming::kProjInOut);
   iou_prediction_head_.sigmoid_output = true;
   conv_s0_ = nn::Conv2d(s.sub("conv_s0"), d, d / 8, 1);
   conv_s1_ = nn::Conv2d(s.sub("conv_s1"), d, d / 4, 1);
-  pred_obj_score_head_ = nn::Mlp(s.sub("pred_obj_score_head"), mlp_dims(d, d, 1, 3), nn::Activation::kRelu,
+  pred_obj_score_head_ = nn::Mlp(s.fp32_products().sub("pred_obj_score_head"), mlp_dims(d, d, 1, 3), nn::Activation::kRelu,
                                  nn::Mlp::Naming::kProjInOut);
 }
 
