@@ -12,6 +12,7 @@ namespace sam3rt::cli {
 
 void add_info_command(CLI::App& app, int& exit_code);
 void add_verify_command(CLI::App& app, int& exit_code);
+void add_precision_gate_command(CLI::App& app, int& exit_code);
 void add_make_random_checkpoint_command(CLI::App& app, int& exit_code);
 void add_segment_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   sam3rt::cli::add_info_command(app, exit_code);
   sam3rt::cli::add_verify_command(app, exit_code);
+  sam3rt::cli::add_precision_gate_command(app, exit_code);
   sam3rt::cli::add_segment_command(app, exit_code);
   sam3rt::cli::add_serve_command(app, exit_code);
   sam3rt::cli::add_track_command(app, exit_code);

@@ -180,6 +180,43 @@ TEST_F(Cli, SegmentWritesOverlayMasksAndCocoRle) {
   EXPECT_TRUE(j["timings_ms"].contains("detector"));
 }
 
+TEST_F(Cli, PrecisionGateComparesBf16WithFp32AndCanFail) {
+  const std::string base = "precision-gate --model " + (dir_ / "model").string() + " --image " +
+                           std::string(SAM3RT_TEST_DATA) + "/../../assets/demo/groceries.jpg --text bag --text shoe" +
+                           " --threads 1";
+  CliRun r = run(base + " --score-threshold 0.02");  // random weights: low scores
+  EXPECT_EQ(r.code, 0) << r.output;
+  // Every fp32 instance checked, and at least one exists for the check to mean anything.
+  int passed = -1, total = -1;
+  const size_t at = r.output.find("precision gate: ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  ASSERT_EQ(std::sscanf(r.output.c_str() + at, "precision gate: %d/%d", &passed, &total), 2) << r.output;
+  EXPECT_GT(total, 0) << r.output;
+  EXPECT_EQ(passed, total) << r.output;
+  // bf16 scores are never bit-identical to fp32: a zero tolerance must fail.
+  r = run(base + " --score-threshold 0.02 --max-score-diff 0 --min-iou 1");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL"), std::string::npos) << r.output;
+  // Nothing above the threshold: no evidence, so no pass.
+  r = run(base + " --score-threshold 0.999");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("nothing was checked"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, DeviceAndPrecisionAreChecked) {
+  const std::string base = "segment --model " + (dir_ / "model").string() + " --out " + (dir_ / "x").string() +
+                           " --image " + data("images/oven.jpg") + " --text shoe";
+  CliRun r = run(base + " --device tpu");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("unknown device 'tpu'"), std::string::npos) << r.output;
+  r = run(base + " --device cuda:x");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("unknown device 'cuda:x'"), std::string::npos) << r.output;
+  r = run(base + " --precision fp16");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("fp16"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, SegmentRejectsBadInput) {
   const std::string base = "segment --model " + (dir_ / "model").string() + " --out " + (dir_ / "x").string();
   const std::string img = " --image " + data("images/oven.jpg");
