@@ -254,6 +254,7 @@ void usage() {
                "tracker_prompt):\n"
                "    gemm vision text detector_text detector_text_2boxes e2e tracker_embed tracker_prompt\n"
                "    vit_blocks (one windowed + one global ViT block, for quick comparisons)\n"
+               "    tracker_session (public API: encode once, then one new click per run)\n"
                "  --breakdown: detector stages also time their modules one by one (a second, untimed\n"
                "               pass per run; the stage time is still detect() alone)\n"
                "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
@@ -313,7 +314,7 @@ int main(int argc, char** argv) {
   auto reps_for = [&](const std::string& stage) {
     if (reps_override > 0) return reps_override;
     if (stage == "text") return 10;
-    if (stage == "tracker_prompt") return 20;
+    if (stage == "tracker_prompt" || stage == "tracker_session") return 20;
     if (stage == "detector_text" || stage == "detector_text_2boxes") return 5;
     return 3;
   };
@@ -449,6 +450,31 @@ int main(int argc, char** argv) {
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
           sam3rt::models::TrackerPrediction p = sam3rt::models::predict_tracker(m, tracker_features, tp, true);
         }, "prompt encoder + mask decoder, one point, 3 masks, cached image embedding"));
+      } else if (stage == "tracker_session") {
+        // The interactive loop through the public API (issue #4): set_image plus the first
+        // click (which builds the tracker neck) is the encode; then one new click per run,
+        // each answered with three masks at the image's resolution (more work than the
+        // reference's tracker_prompt, which stops at the low-resolution logits).
+        SAM3RT_CHECK(model->can_segment_objects(), kUnsupported, "tracker_session needs the tracker");
+        const at::Tensor rgb = at::rand({S, S, 3}).mul_(255.0).to(at::kByte);
+        sam3rt::ImageSession session(model);
+        uint32_t lcg = 12345;
+        auto next = [&]() {
+          lcg = lcg * 1664525u + 1013904223u;
+          return static_cast<float>((lcg >> 8) % static_cast<uint32_t>(S));
+        };
+        auto click = [&]() {
+          sam3rt::ObjectPrompt p;
+          p.points = {{next(), next()}};
+          p.multimask = true;
+          return p;
+        };
+        done.push_back(run_stage("tracker_session_encode", 0, 1, [&](Breakdown&) {
+          session.set_image(rgb);
+          (void)session.predict(click());
+        }, "ImageSession::set_image + first click (ViT, tracker neck, one prompt)"));
+        done.push_back(run_stage("tracker_session_prompt", 0, reps, [&](Breakdown&) { (void)session.predict(click()); },
+                                 "ImageSession::predict: a new click each run, 3 masks at the image size"));
       } else if (stage == "attention") {
         // Chunked attention alone at the ViT-global and DETR-encoder shapes, per score budget.
         struct Case {

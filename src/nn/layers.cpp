@@ -13,6 +13,8 @@
 
 #include <algorithm>
 
+#include "nn/cpu/gemm.h"
+#include "nn/cpu/parallel.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::nn {
@@ -49,13 +51,60 @@ at::Tensor in_weight_dtype(const at::Tensor& x, const at::Tensor& weight, Op op)
 }
 }  // namespace
 
+namespace {
+// sam3rt's own AVX-512 GEMM (nn/cpu/gemm.h) for float32 CPU products big enough to pay
+// for packing; the BLAS otherwise.
+bool own_gemm(const at::Tensor& x, const at::Tensor& w) {
+  if (!x.is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !w.is_cpu() ||
+      w.dim() != 2 || w.stride(1) != 1 || !cpu::gemm_available()) {
+    return false;
+  }
+  const int64_t K = w.size(1), N = w.size(0), M = K > 0 ? x.numel() / K : 0;
+  return M >= 48 && N >= 32 && M * N * K >= (int64_t{1} << 22);
+}
+
+// rows [M, K] (row stride free, elements contiguous) . w^T (+ bias) into / onto out [M, N].
+void own_gemm_into(const at::Tensor& rows, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
+                   bool accumulate) {
+  const int64_t M = rows.size(0), K = rows.size(1), N = w.size(0);
+  cpu::gemm_abt(M, N, K, rows.data_ptr<float>(), rows.stride(0), w.data_ptr<float>(), w.stride(0),
+                bias.defined() ? bias.contiguous().data_ptr<float>() : nullptr, out.data_ptr<float>(), out.stride(0),
+                accumulate, cpu::compute_threads());
+}
+
+at::Tensor as_rows(const at::Tensor& x, int64_t K) {
+  at::Tensor a = x.reshape({-1, K});  // [M, K]
+  return a.stride(1) == 1 ? a : a.contiguous();
+}
+}  // namespace
+
 Linear::Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias)
     : weight(for_matmul(s.take("weight", {out, in}), s)) {
   if (has_bias) bias = for_matmul(s.take("bias", {out}), s);
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
+  if (own_gemm(x, weight)) {
+    const int64_t K = weight.size(1), N = weight.size(0);
+    const at::Tensor rows = as_rows(x, K);
+    at::Tensor y = at::empty({rows.size(0), N}, x.options());  // [M, N]
+    own_gemm_into(rows, weight, bias, y, false);
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = N;
+    return y.view(sizes);
+  }
   return in_weight_dtype(x, weight, [&](const at::Tensor& xi) { return at::linear(xi, weight, bias); });
+}
+
+void Linear::accumulate_into(at::Tensor& y, const at::Tensor& x) const {
+  if (own_gemm(x, weight) && y.dim() == 2 && y.stride(1) == 1) {
+    own_gemm_into(as_rows(x, weight.size(1)), weight, bias, y, true);
+  } else if (weight.scalar_type() == y.scalar_type() && y.dim() == 2) {
+    if (bias.defined()) y.add_(bias);
+    y.addmm_(x.reshape({-1, weight.size(1)}), weight.t());
+  } else {
+    y.add_(forward(x).view(y.sizes()));
+  }
 }
 
 LayerNorm::LayerNorm(const io::WeightScope& s, int64_t dim, double eps_)

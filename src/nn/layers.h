@@ -35,6 +35,8 @@ struct Linear {
   Linear() = default;
   Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]
+  // y += x W^T + b without a temporary where the precision allows: y [M, out], x [M, in].
+  void accumulate_into(at::Tensor& y, const at::Tensor& x) const;
 };
 
 // LayerNorm over the last axis.  "weight" [dim], "bias" [dim].

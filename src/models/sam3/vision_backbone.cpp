@@ -13,18 +13,6 @@
 
 namespace sam3rt::models {
 
-namespace {
-// x += in W^T + b. With weights in x's dtype the GEMM accumulates straight into x (no
-// temporary for the residual add); otherwise through the layer's own precision.
-void accumulate_linear(at::Tensor& x, const nn::Linear& layer, const at::Tensor& in) {
-  if (layer.weight.scalar_type() == x.scalar_type()) {
-    x.add_(layer.bias).addmm_(in, layer.weight.t());
-  } else {
-    x.add_(layer.forward(in));
-  }
-}
-}  // namespace
-
 VisionBackbone::VisionBackbone(const VitConfig& c, const io::WeightScope& s) : config_(c) {
   const int64_t D = c.hidden_size;
   const int64_t P = c.pretrain_grid();
@@ -104,7 +92,7 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   }
   // x += o W^T + b, accumulated by the GEMM into x.
   at::Tensor x2 = x.view({B * G * G, D});
-  accumulate_linear(x2, attn.o_proj, o.view({B * G * G, D}));
+  attn.o_proj.accumulate_into(x2, o.view({B * G * G, D}));  // x += o W^T + b, no temporary
   o.reset();
 
   // MLP on row chunks: x += fc2(gelu(fc1(ln2(x)))). Equal chunks whose hidden
@@ -120,7 +108,7 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
     at::Tensor xc = x2.narrow(0, r0, std::min(rows, T - r0));  // contiguous rows
     at::Tensor f = fc1.forward(layer.layer_norm2.forward(xc));
     at::gelu_(f);
-    accumulate_linear(xc, fc2, f);
+    fc2.accumulate_into(xc, f);
   }
 }
 

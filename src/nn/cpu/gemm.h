@@ -1,0 +1,29 @@
+// fp32 matrix product for linear layers on x86 CPUs with AVX-512: C = A W^T (+ bias)
+// (+ C), the shape of every nn::Linear. Debian's OpenBLAS runs its 256-bit kernel on
+// AVX-512 machines (measured here: 117 GFLOP/s per core against 241 for a 512-bit FMA
+// loop), so sam3rt multiplies its big linear layers itself.
+//
+// Goto-style blocking: W is packed per (column block, depth block) into 32-column panels,
+// A per row block into 12-row panels, and a 12 x 32 register-blocked micro-kernel
+// accumulates into C. Threads take disjoint column ranges of C, each with its own packs.
+#pragma once
+
+#include <cstdint>
+
+namespace sam3rt::nn::cpu {
+
+// Whether gemm_abt runs here (an AVX-512 CPU and a build with the x86 kernels;
+// SAM3RT_GEMM=off in the environment turns it off to compare with the BLAS).
+bool gemm_available();
+
+// C[M, N] = A[M, K] W[N, K]^T + bias[N] (bias may be null), or C += that when accumulate.
+// Row-major with row strides lda, ldw, ldc (elements). Requires gemm_available().
+void gemm_abt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
+              const float* bias, float* C, int64_t ldc, bool accumulate, int threads);
+
+#if defined(__x86_64__)
+void gemm_abt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
+                     const float* bias, float* C, int64_t ldc, bool accumulate, int threads);
+#endif
+
+}  // namespace sam3rt::nn::cpu
