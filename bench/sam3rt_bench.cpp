@@ -601,7 +601,7 @@ int main(int argc, char** argv) {
          << bd << " |\n";
     }
     md << "\n";
-    if (gemm_best > 0) md << "fp32 GEMM (at::mm, this run): best " << fmt(gemm_best, 1) << " GFLOP/s\n";
+    if (gemm_best > 0) md << "fp32 GEMM (best of at::mm and sam3rt's own GEMM, this run): best " << fmt(gemm_best, 1) << " GFLOP/s\n";
     for (const json& j : js) {
       if (j.contains("vit_gflops")) {
         md << "ViT: " << fmt(vflop / 1e12, 2) << " TFLOP in " << fmt(j["breakdown_median_s"]["vit"].get<double>(), 2)
