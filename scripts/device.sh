@@ -35,6 +35,8 @@ case "${1:-}" in
     export PATH="$prefix/usr/bin:$PATH"
     export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export PKG_CONFIG_PATH="$prefix/usr/lib/x86_64-linux-gnu/pkgconfig:$prefix/usr/share/pkgconfig"
+    export PKG_CONFIG_SYSROOT_DIR="$prefix"   # the .pc files say /usr; the files are under $prefix/usr
+    export CPATH="$prefix/usr/include${CPATH:+:$CPATH}"
     torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
     generator=()
