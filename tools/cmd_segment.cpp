@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -151,27 +150,9 @@ void run_object(const SegmentArgs& a) {
   ObjectResult r = session.predict(prompt);
 
   // Candidates by IoU, highest first (mask_000.png is the best); --best keeps that one.
-  std::vector<int> order(r.candidates.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int x, int y) { return r.candidates[x].iou > r.candidates[y].iou; });
-  if (a.best) order.resize(1);
-  SegmentResult out;
-  out.width = width;
-  out.height = height;
-  out.timings_ms = r.timings_ms;
-  out.timings_ms["load_model"] = load_ms;
-  for (int i : order) {
-    const ObjectMask& c = r.candidates[i];
-    Instance inst;
-    inst.prompt = "object";
-    inst.score = c.iou;
-    inst.presence = c.object_score;
-    inst.box = c.box;
-    inst.mask = c.mask;
-    inst.area = c.area;
-    out.instances.push_back(std::move(inst));
-  }
+  r.timings_ms["load_model"] = load_ms;
+  render::ObjectResultJson rendered = render::object_result_json(r, a.best);
+  const SegmentResult& out = rendered.instances;
 
   fs::create_directories(a.out);
   io::write_png((fs::path(a.out) / "overlay.png").string(), render::draw_overlay(rgb, out.instances));
@@ -182,32 +163,10 @@ void run_object(const SegmentArgs& a) {
   }
   // result.json: the concept layout, with each mask's IoU, object score and decoder slot
   // in place of the concept score and presence.
-  nlohmann::ordered_json j = nlohmann::ordered_json::parse(render::result_json(out));
-  auto& instances = j["instances"];
-  for (size_t k = 0; k < order.size(); ++k) {
-    auto& e = instances[k];
-    nlohmann::ordered_json x;
-    for (auto it = e.begin(); it != e.end(); ++it) {
-      if (it.key() == "score") {
-        x["iou"] = r.candidates[order[k]].iou;
-        x["object_score"] = r.candidates[order[k]].object_score;
-        x["candidate"] = order[k];
-        x["best"] = order[k] == r.best;
-      } else if (it.key() != "presence") {
-        x[it.key()] = it.value();
-      }
-    }
-    e = std::move(x);
-  }
-  j["mode"] = "object";
+  nlohmann::ordered_json& j = rendered.json;
   j["model"] = model->type_name();
-  nlohmann::ordered_json pj;
-  pj["points"] = nlohmann::ordered_json::array();
-  for (const auto& p : prompt.points) pj["points"].push_back({{"x", p.x}, {"y", p.y}, {"positive", p.positive}});
-  if (prompt.box) pj["box"] = {prompt.box->x1, prompt.box->y1, prompt.box->x2, prompt.box->y2};
-  if (!a.mask_input.empty()) pj["mask_input"] = a.mask_input;
-  pj["multimask"] = prompt.multimask;
-  j["prompt"] = std::move(pj);
+  j["prompt"] = render::object_prompt_json(
+      prompt, a.mask_input.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(a.mask_input));
   if (model->has_random_weights()) j["note"] = "random-weight checkpoint: masks are meaningless";
   write_text(fs::path(a.out) / "result.json", j.dump(2) + "\n");
 

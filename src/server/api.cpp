@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <set>
 
 #include "render/coco_rle.h"
@@ -243,52 +242,9 @@ ObjectPrompt object_prompt(const SegmentRequest& request) {
 }
 
 ObjectAnswer object_answer(const ObjectResult& result, const ObjectPrompt& prompt, bool best_only) {
-  std::vector<int> order(result.candidates.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return result.candidates[a].iou > result.candidates[b].iou; });
-  if (best_only && order.size() > 1) order.erase(order.begin() + 1, order.end());
-  ObjectAnswer answer;
-  SegmentResult& out = answer.instances;
-  out.width = result.width;
-  out.height = result.height;
-  out.timings_ms = result.timings_ms;
-  for (int i : order) {
-    const ObjectMask& c = result.candidates[i];
-    Instance inst;
-    inst.prompt = "object";
-    inst.score = c.iou;
-    inst.presence = c.object_score;
-    inst.box = c.box;
-    inst.mask = c.mask;
-    inst.area = c.area;
-    out.instances.push_back(std::move(inst));
-  }
-  nlohmann::ordered_json j = nlohmann::ordered_json::parse(render::result_json(out));
-  for (size_t k = 0; k < order.size(); ++k) {
-    const nlohmann::ordered_json& e = j["instances"][k];
-    nlohmann::ordered_json x;
-    for (auto it = e.begin(); it != e.end(); ++it) {
-      if (it.key() == "score") {
-        x["iou"] = result.candidates[order[k]].iou;
-        x["object_score"] = result.candidates[order[k]].object_score;
-        x["candidate"] = order[k];
-        x["best"] = order[k] == result.best;
-      } else if (it.key() != "presence") {
-        x[it.key()] = it.value();
-      }
-    }
-    j["instances"][k] = std::move(x);
-  }
-  j["mode"] = "object";
-  nlohmann::ordered_json pj;
-  pj["points"] = nlohmann::ordered_json::array();
-  for (const auto& p : prompt.points) pj["points"].push_back({{"x", p.x}, {"y", p.y}, {"positive", p.positive}});
-  if (prompt.box) pj["box"] = {prompt.box->x1, prompt.box->y1, prompt.box->x2, prompt.box->y2};
-  if (prompt.mask_input.defined()) pj["mask_input"] = true;
-  pj["multimask"] = prompt.multimask;
-  j["prompt"] = std::move(pj);
-  answer.json = std::move(j);
+  ObjectAnswer answer = render::object_result_json(result, best_only);
+  answer.json["prompt"] = render::object_prompt_json(
+      prompt, prompt.mask_input.defined() ? nlohmann::ordered_json(true) : nlohmann::ordered_json());
   return answer;
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "render/result_json.h"
 #include "sam3rt/error.h"
 #include "sam3rt/options.h"
 #include "sam3rt/types.h"
@@ -78,10 +79,7 @@ ObjectPrompt object_prompt(const SegmentRequest& request);
 // result.json `sam3rt segment --mode object` writes: every instance with "iou",
 // "object_score", "candidate" (the decoder's slot) and "best" in place of "score" and
 // "presence", and the prompt echoed under "prompt".
-struct ObjectAnswer {
-  SegmentResult instances;
-  nlohmann::ordered_json json;
-};
+using ObjectAnswer = render::ObjectResultJson;
 ObjectAnswer object_answer(const ObjectResult& result, const ObjectPrompt& prompt, bool best_only);
 
 // Merges per-prompt results into one, instances sorted by score (as `sam3rt segment`
