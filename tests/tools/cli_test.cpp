@@ -10,43 +10,26 @@
 
 #include "io/image.h"
 #include "render/coco_rle.h"
+#include "testing/cli.h"
+#include "testing/fixture.h"
 
 namespace sam3rt {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
+using testing::CliRun;
+using testing::count_lines;
 
-CliRun run(const std::string& args) {
-  CliRun r;
-  const std::string cmd = std::string(SAM3RT_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliRun run(const std::string& args) { return testing::run_cli(args); }
 
-std::string data(const std::string& rel) { return std::string(SAM3RT_TEST_DATA) + "/" + rel; }
+std::string data(const std::string& rel) { return testing::data_path(rel); }
 
 std::string last_line(const std::string& s) {
   std::string t = s;
   while (!t.empty() && t.back() == '\n') t.pop_back();
   const auto p = t.rfind('\n');
   return p == std::string::npos ? t : t.substr(p + 1);
-}
-
-size_t count_lines(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
 }
 
 class Cli : public ::testing::Test {

@@ -23,6 +23,7 @@
 #include "io/video.h"
 #include "pipeline/preprocess.h"
 #include "render/coco_rle.h"
+#include "testing/cli.h"
 #include "render/video_writer.h"
 
 namespace sam3rt {
@@ -30,29 +31,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
+using testing::CliRun;
+using testing::count_lines;
 
-CliRun run(const std::string& args) {
-  CliRun r;
-  const std::string cmd = std::string(SAM3RT_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-size_t count_lines(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+CliRun run(const std::string& args) { return testing::run_cli(args); }
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
