@@ -188,15 +188,6 @@ struct FixtureFiles {
   }
 };
 
-std::unique_ptr<models::Sam3Modules> bind_fixture_model(const fs::path& dir, const std::string& precision) {
-  const ModelConfig config = load_model_config((dir / "config.json").string());
-  const std::string weights = (dir / "model.safetensors").string();
-  io::WeightStore store(io::SafetensorsFile::open(weights));
-  store.set_placement(parse_placement("cpu", precision));
-  auto modules = models::bind_modules(config, store);
-  store.finish(weights);
-  return modules;
-}
 
 std::vector<std::string> case_names(const Json& index, const fs::path& dir) {
   SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, (dir / "index.json").string(),
@@ -228,7 +219,7 @@ void compare_with_trace(const std::string& c, const io::SafetensorsFile& file, c
 // the reference ran; sam3rt's default (Meta) path is checked by the padding-box cases.
 void verify_image_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
   const FixtureFiles files(dir, index);
-  const auto modules = bind_fixture_model(dir, options.precision);
+  const auto modules = bind_fixture_model(dir.string(), options.precision);
   for (const std::string& c : case_names(index, dir)) {
     models::Trace trace;
     const auto image = models::encode_detector_image(*modules, files.input(c + ".pixel_values"), &trace);
@@ -257,7 +248,7 @@ void verify_image_model(const fs::path& dir, const Json& index, const VerifyOpti
 // IoU scores in its reference output tells.
 void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
   const FixtureFiles files(dir, index);
-  const auto modules = bind_fixture_model(dir, options.precision);
+  const auto modules = bind_fixture_model(dir.string(), options.precision);
   const models::Sam3Modules& m = *modules;
   SAM3RT_CHECK(m.tracker.has_value() && m.vision_backbone.has_value(), kCorruption, (dir / "config.json").string(),
                ": the tracker fixture's model has no tracker");
@@ -328,6 +319,17 @@ void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOp
 }
 
 }  // namespace
+
+std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision) {
+  const fs::path dir(folder);
+  const ModelConfig config = load_model_config((dir / "config.json").string());
+  const std::string weights = (dir / "model.safetensors").string();
+  io::WeightStore store(io::SafetensorsFile::open(weights));
+  store.set_placement(parse_placement("cpu", precision));
+  auto modules = models::bind_modules(config, store);
+  store.finish(weights);
+  return modules;
+}
 
 VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& options) {
   const fs::path dir(dir_string);

@@ -11,8 +11,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace sam3rt::models {
+struct Sam3Modules;
+}  // namespace sam3rt::models
 
 namespace sam3rt::pipeline {
 
@@ -47,6 +52,11 @@ struct VerifyReport {
   double worst_rel_l2() const;
   bool ok() const { return !results.empty() && passed() == results.size(); }
 };
+
+// The modules of a fixture's checkpoint folder (config.json + model.safetensors), on the
+// CPU with `precision` ("fp32" / "bf16") products. Throws Error(kCorruption) listing every
+// key problem.
+std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision);
 
 // Runs the fixture in `dir`. Throws Error(kNotFound) if `dir` is not a fixture folder,
 // Error(kCorruption) if its files are malformed.

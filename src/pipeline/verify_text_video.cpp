@@ -15,7 +15,6 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
-#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -106,12 +105,7 @@ void verify_text_video(const std::string& dir_string, const VerifyOptions& optio
        {"config.json", "model.safetensors", "reference_inputs.safetensors", "reference_outputs.safetensors"}) {
     SAM3RT_CHECK(fs::exists(dir / f), kNotFound, (dir / f).string(), ": missing");
   }
-  const ModelConfig config = load_model_config((dir / "config.json").string());
-  const std::string weights = (dir / "model.safetensors").string();
-  io::WeightStore store(io::SafetensorsFile::open(weights));
-  store.set_placement(parse_placement("cpu", options.precision));
-  const auto modules = models::bind_modules(config, store);
-  store.finish(weights);
+  const auto modules = bind_fixture_model(dir.string(), options.precision);
 
   const auto inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
   const auto outputs = io::SafetensorsFile::open((dir / "reference_outputs.safetensors").string());

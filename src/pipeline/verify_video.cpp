@@ -19,7 +19,6 @@
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/tracker/video_tracker.h"
-#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -99,12 +98,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
   SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, (dir / "index.json").string(),
                ": no 'cases' object");
   const fs::path mdir = model_folder(dir, index);
-  const ModelConfig config = load_model_config((mdir / "config.json").string());
-  const std::string weights = (mdir / "model.safetensors").string();
-  io::WeightStore store(io::SafetensorsFile::open(weights));
-  store.set_placement(parse_placement("cpu", options.precision));
-  const auto modules = models::bind_modules(config, store);
-  store.finish(weights);
+  const auto modules = bind_fixture_model(mdir.string(), options.precision);
 
   const auto video = io::SafetensorsFile::open((mdir / "reference_inputs.safetensors").string());
   const at::Tensor pixels = video->tensor("video.pixel_values");      // [T, 3, S, S]
