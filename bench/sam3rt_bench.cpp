@@ -37,17 +37,22 @@
 #include <vector>
 
 #include "io/config.h"
+#include "io/image.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/sam3/detector.h"
 #include "models/tracker/tracker.h"
 #include "nn/cpu/gemm.h"
+#include "nn/compat.h"
 #include "nn/cpu/parallel.h"
 #include "nn/position_encoding.h"
 #include "pipeline/memory_tuning.h"
 #include "pipeline/model_impl.h"
+#include "pipeline/postprocess.h"
+#include "pipeline/preprocess.h"
 #include "sam3rt/sam3rt.h"
+#include "sam3rt/video.h"
 
 namespace {
 
@@ -107,14 +112,34 @@ struct StageResult {
   std::vector<double> warmup_s, times_s;
   std::map<std::string, std::vector<double>> breakdown_s;
   double peak_rss_mib = 0, rss_end_mib = 0;
+  double peak_device_mib = -1;  // the device allocator's peak during the stage (CUDA)
   CpuTimes cpu;
   std::string note;
 };
 
-// Waits for the device's queued work (CUDA runs asynchronously): set by main() for
-// --device cuda to a blocking copy of one value to the host, which the default stream
-// orders after everything before it. A no-op on CPU.
-std::function<void()> wait_for_device = [] {};
+// The model's device: timings wait for its queued work (CUDA runs asynchronously).
+at::Device bench_device(at::kCPU);
+void wait_for_device() { sam3rt::nn::compat::synchronize(bench_device); }
+// Seconds since t0 once the device has finished what was queued meanwhile.
+double device_seconds_since(Clock::time_point t0) {
+  wait_for_device();
+  return seconds_since(t0);
+}
+
+// Frames decoded beforehand, so that the video stage times tracking, not decoding.
+class HeldFrames : public sam3rt::FrameSource {
+ public:
+  explicit HeldFrames(std::vector<at::Tensor> frames) : frames_(std::move(frames)) {}
+  int64_t num_frames() const override { return static_cast<int64_t>(frames_.size()); }
+  int64_t width() const override { return frames_[0].size(1); }
+  int64_t height() const override { return frames_[0].size(0); }
+  double fps() const override { return 0.0; }
+  std::string name() const override { return "frames held in memory"; }
+  at::Tensor frame(int64_t index) override { return frames_.at(static_cast<size_t>(index)); }
+
+ private:
+  std::vector<at::Tensor> frames_;
+};
 
 StageResult run_stage(const std::string& name, int warmup, int reps, const std::function<void(Breakdown&)>& fn,
                       const std::string& note = "") {
@@ -122,6 +147,8 @@ StageResult run_stage(const std::string& name, int warmup, int reps, const std::
   r.name = name;
   r.note = note;
   std::fprintf(stderr, "[sam3rt_bench] %s: %d warm-up + %d runs ...\n", name.c_str(), warmup, reps);
+  wait_for_device();
+  sam3rt::nn::compat::reset_peak_memory(bench_device);
   for (int i = 0; i < warmup; ++i) {
     Breakdown b;
     const auto t0 = Clock::now();
@@ -149,12 +176,43 @@ StageResult run_stage(const std::string& name, int warmup, int reps, const std::
   r.cpu.minor_faults = c1.minor_faults - c0.minor_faults;
   r.peak_rss_mib = peak_rss_mib();
   r.rss_end_mib = rss_now_mib();
+  const int64_t peak = sam3rt::nn::compat::peak_memory_bytes(bench_device);
+  if (peak >= 0) r.peak_device_mib = static_cast<double>(peak) / (1024.0 * 1024.0);
   if (!r.times_s.empty()) {
-    std::fprintf(stderr, "[sam3rt_bench] %s: median %.3f s (min %.3f, max %.3f), peak RSS %.0f MiB\n", name.c_str(),
-                 median(r.times_s), *std::min_element(r.times_s.begin(), r.times_s.end()),
-                 *std::max_element(r.times_s.begin(), r.times_s.end()), r.peak_rss_mib);
+    std::fprintf(stderr, "[sam3rt_bench] %s: median %.4f s (min %.4f, max %.4f), peak RSS %.0f MiB, device peak %.0f MiB\n",
+                 name.c_str(), median(r.times_s), *std::min_element(r.times_s.begin(), r.times_s.end()),
+                 *std::max_element(r.times_s.begin(), r.times_s.end()), r.peak_rss_mib, r.peak_device_mib);
   }
   return r;
+}
+
+// The device's matrix-product rate in the model's matmul dtype (at::mm; cuBLAS on CUDA,
+// TF32 as the model set it), square 8192 and the ViT MLP's 5184 x 1024 x 4736.
+json measure_device_gemm(int reps, at::Device dev, at::ScalarType dtype) {
+  json out = json::object();
+  struct Shape {
+    int64_t m, k, n;
+  };
+  for (const Shape s : {Shape{8192, 8192, 8192}, Shape{5184, 1024, 4736}}) {
+    const auto o = at::TensorOptions().device(dev).dtype(dtype);
+    at::Tensor a = at::randn({s.m, s.k}, o), b = at::randn({s.k, s.n}, o), c = at::empty({s.m, s.n}, o);
+    for (int i = 0; i < 3; ++i) at::mm_out(c, a, b);
+    wait_for_device();
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = Clock::now();
+      at::mm_out(c, a, b);
+      t.push_back(device_seconds_since(t0));
+    }
+    const double flop = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
+    const std::string key = "mm_" + std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
+    out[key] = {{"times_s", t},
+                {"gflops_best", flop / *std::min_element(t.begin(), t.end()) / 1e9},
+                {"gflops_median", flop / median(t) / 1e9}};
+    std::fprintf(stderr, "[sam3rt_bench] gemm %s on %s: best %.1f GFLOP/s, median %.1f GFLOP/s\n", key.c_str(),
+                 dev.str().c_str(), out[key]["gflops_best"].get<double>(), out[key]["gflops_median"].get<double>());
+  }
+  return out;
 }
 
 // fp32 GEMM rate through ATen (at::mm -> BLAS): [M, K] x [K, N], the shape of issue #6.
@@ -249,23 +307,23 @@ void detect_breakdown(const sam3rt::models::Sam3Modules& m, const sam3rt::models
     tokens = at::cat({tokens, g.features}, 1);
     valid = at::cat({valid, g.mask.to(at::kBool)}, 1);
   }
-  b["geometry_encoder"] = seconds_since(t0);
+  b["geometry_encoder"] = device_seconds_since(t0);
   t0 = Clock::now();
   at::Tensor flat = coarse.flatten(2).transpose(1, 2);
   at::Tensor pos = image.pos.flatten(2).transpose(1, 2);
   at::Tensor memory = det.detr_encoder.forward(flat, pos, tokens, valid);
-  b["detr_encoder"] = seconds_since(t0);
+  b["detr_encoder"] = device_seconds_since(t0);
   t0 = Clock::now();
   sam3rt::models::DetrDecoderOutput dec = det.detr_decoder.forward(memory, pos, gh, gw, tokens, valid);
-  b["detr_decoder"] = seconds_since(t0);
+  b["detr_decoder"] = device_seconds_since(t0);
   t0 = Clock::now();
   at::Tensor logits = det.scoring.forward(dec.hidden_states, tokens, valid);
-  b["scoring"] = seconds_since(t0);
+  b["scoring"] = device_seconds_since(t0);
   t0 = Clock::now();
   const int64_t last = dec.hidden_states.size(0) - 1;
   sam3rt::models::SegmentationOutput seg =
       det.segmentation_head.forward(dec.hidden_states[last], memory, image.fpn, tokens, valid);
-  b["segmentation_head"] = seconds_since(t0);
+  b["segmentation_head"] = device_seconds_since(t0);
 }
 
 std::string fmt(double v, int prec = 3) {
@@ -282,6 +340,8 @@ void usage() {
                "    gemm vision text detector_text detector_text_2boxes e2e tracker_embed tracker_prompt\n"
                "    vit_blocks (one windowed + one global ViT block, for quick comparisons)\n"
                "    tracker_session (public API: encode once, then one new click per run)\n"
+               "    image_pipeline (decoded image + text -> instances at the image's size; --image, --text)\n"
+               "    video (per frame, objects from --video-objects, default 1,10; frames of --video or random)\n"
                "  --breakdown: detector stages also time their modules one by one (a second, untimed\n"
                "               pass per run; the stage time is still detect() alone)\n"
                "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
@@ -297,6 +357,8 @@ int main(int argc, char** argv) {
   std::string stages_arg = "gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,tracker_prompt";
   int reps_override = 0, warmup = 1, threads = 0;
   std::string device = "cpu", precision = "fp32";
+  std::string image_path, video_path, text_prompt = "person";
+  std::vector<int> video_objects = {1, 10};
   bool breakdown = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -317,6 +379,15 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--device") device = next();
     else if (a == "--precision") precision = next();
+    else if (a == "--image") image_path = next();
+    else if (a == "--text") text_prompt = next();
+    else if (a == "--video") video_path = next();
+    else if (a == "--video-objects") {
+      video_objects.clear();
+      std::stringstream ss(next());
+      std::string x;
+      while (std::getline(ss, x, ',')) video_objects.push_back(std::stoi(x));
+    }
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -363,12 +434,17 @@ int main(int argc, char** argv) {
                  model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib());
 
     const int64_t S = model->image_size();
+    at::Tensor image_rgb;  // [H, W, 3] uint8 for image_pipeline (--image), else random
+    if (!image_path.empty()) image_rgb = sam3rt::io::decode_image(image_path);
+    std::vector<at::Tensor> video_frames;  // --video: its first 32 frames, decoded once
+    if (!video_path.empty()) {
+      auto src = sam3rt::open_frame_source(video_path);
+      for (int64_t i = 0; i < std::min<int64_t>(src->num_frames(), 32); ++i) video_frames.push_back(src->frame(i));
+    }
     // bench_reference.py's inputs (values differ: another generator; timing does not care).
     at::manual_seed(2);
     const at::Device dev = model->impl().placement.device;
-    if (!dev.is_cpu()) {
-      wait_for_device = [dev] { (void)at::zeros({1}, at::TensorOptions().device(dev)).cpu(); };
-    }
+    bench_device = dev;
     const at::Tensor pixels = at::rand({1, 3, S, S}).mul_(2.0).sub_(1.0).to(dev);  // [1, 3, S, S] in [-1, 1]
     std::vector<int64_t> ids(32, 0);
     const std::vector<int64_t> cat_ids = {49406, 320, 1125, 539, 320, 2368, 49407};  // "a photo of a cat"
@@ -381,7 +457,7 @@ int main(int argc, char** argv) {
         at::tensor(std::vector<int64_t>{1, 0}, at::TensorOptions().dtype(at::kLong)).view({1, 2}).to(dev);
 
     json results = json::object();
-    results["what"] = "sam3rt (C++, ATen CPU) on a full-size random checkpoint: time per stage";
+    results["what"] = "sam3rt (C++, ATen) on a full-size random checkpoint: time per stage";
     results["model_dir"] = model_dir;
     results["model_type"] = model->type_name();
     results["random_weights"] = model->has_random_weights();
@@ -413,18 +489,19 @@ int main(int argc, char** argv) {
     for (const std::string& stage : stages) {
       const int reps = reps_for(stage);
       if (stage == "gemm") {
-        gemm = measure_gemm(std::max(reps, 5));
+        gemm = dev.is_cpu() ? measure_gemm(std::max(reps, 5))
+                            : measure_device_gemm(std::max(reps, 5), dev, model->impl().placement.matmul_dtype);
       } else if (stage == "vision") {
         SAM3RT_CHECK(m.vision_backbone && m.detector, kUnsupported, "vision stage needs the detector");
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
           auto t0 = Clock::now();
           at::Tensor vit = m.vision_backbone->forward(pixels);
-          b["vit"] = seconds_since(t0);
+          b["vit"] = device_seconds_since(t0);
           t0 = Clock::now();
           std::vector<at::Tensor> fpn = m.detector->neck.forward(vit);
           const at::Tensor& coarse = fpn.back();
           at::Tensor pos = sam3rt::nn::sine_position_grid(coarse.size(2), coarse.size(3), coarse.size(1), coarse.options());
-          b["neck"] = seconds_since(t0);
+          b["neck"] = device_seconds_since(t0);
         }, "ViT + detector FPN neck + sine position (= encode_detector_image)"));
       } else if (stage == "text") {
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
@@ -444,7 +521,7 @@ int main(int argc, char** argv) {
           }
           const auto t0 = Clock::now();
           sam3rt::models::DetectorOutput out = sam3rt::models::detect(m, det_features, p);
-          b[kStageTime] = seconds_since(t0);
+          b[kStageTime] = device_seconds_since(t0);
           if (breakdown) detect_breakdown(m, det_features, p, b);
         }, with_boxes ? "geometry encoder (2 boxes + CLS), DETR encoder/decoder, scoring, segmentation head"
                       : "geometry encoder (CLS only, Meta semantics), DETR encoder/decoder, scoring, segmentation head"));
@@ -452,16 +529,16 @@ int main(int argc, char** argv) {
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
           auto t0 = Clock::now();
           sam3rt::models::DetectorImageFeatures f = sam3rt::models::encode_detector_image(m, pixels);
-          b["vision"] = seconds_since(t0);
+          b["vision"] = device_seconds_since(t0);
           t0 = Clock::now();
           sam3rt::models::DetectorPrompt p;
           p.text = sam3rt::models::encode_text(m, input_ids, attention_mask);
           p.text_valid = attention_mask.to(at::kBool);
           p.geometry_without_boxes = !model->options().hf_text_only;
-          b["text"] = seconds_since(t0);
+          b["text"] = device_seconds_since(t0);
           t0 = Clock::now();
           sam3rt::models::DetectorOutput out = sam3rt::models::detect(m, f, p);
-          b["detector"] = seconds_since(t0);
+          b["detector"] = device_seconds_since(t0);
         }, "pixel values + token ids -> detector outputs (vision, text, detector; no pre/post-processing)"));
       } else if (stage == "tracker_embed") {
         SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
@@ -472,8 +549,8 @@ int main(int argc, char** argv) {
         SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
         if (tracker_features.levels.empty()) tracker_features = sam3rt::models::encode_tracker_image(m, pixels);
         sam3rt::models::TrackerPrompts tp;
-        tp.points = at::tensor(std::vector<float>{500.0f, 380.0f}).view({1, 1, 1, 2});
-        tp.labels = at::tensor(std::vector<int64_t>{1}, at::TensorOptions().dtype(at::kLong)).view({1, 1, 1});
+        tp.points = at::tensor(std::vector<float>{500.0f, 380.0f}).view({1, 1, 1, 2}).to(dev);
+        tp.labels = at::tensor(std::vector<int64_t>{1}, at::TensorOptions().dtype(at::kLong)).view({1, 1, 1}).to(dev);
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
           sam3rt::models::TrackerPrediction p = sam3rt::models::predict_tracker(m, tracker_features, tp, true);
         }, "prompt encoder + mask decoder, one point, 3 masks, cached image embedding"));
@@ -502,6 +579,94 @@ int main(int argc, char** argv) {
         }, "ImageSession::set_image + first click (ViT, tracker neck, one prompt)"));
         done.push_back(run_stage("tracker_session_prompt", 0, reps, [&](Breakdown&) { (void)session.predict(click()); },
                                  "ImageSession::predict: a new click each run, 3 masks at the image size"));
+      } else if (stage == "image_pipeline") {
+        // What a user's call costs: a decoded image (uint8, host memory) and a text to
+        // masks, boxes and scores at the image's size. Preprocessing, ViT, neck,
+        // tokenizing and the text encoder (not cached), detector, post-processing
+        // (score threshold 0.5; with random weights usually nothing passes, so the masks
+        // of the 5 best queries are upsampled too, as a real image's few instances would be).
+        SAM3RT_CHECK(m.detector && model->impl().tokenizer, kUnsupported, "image_pipeline needs the detector");
+        const at::Tensor rgb = image_rgb.defined() ? image_rgb : at::rand({S, S, 3}).mul_(255.0).to(at::kByte);
+        const auto& impl = model->impl();
+        done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
+          auto t0 = Clock::now();
+          const at::Tensor px = sam3rt::pipeline::preprocess_image(rgb.to(dev), S);
+          sam3rt::models::DetectorImageFeatures f = sam3rt::models::encode_detector_image(m, px);
+          b["vision"] = device_seconds_since(t0);
+          t0 = Clock::now();
+          const auto enc = impl.tokenizer->encode(text_prompt, 32);
+          const at::Tensor ids = at::tensor(enc.ids, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(dev);
+          const at::Tensor mask =
+              at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(dev);
+          sam3rt::models::DetectorPrompt p;
+          p.text = sam3rt::models::encode_text(m, ids, mask);
+          p.text_valid = mask.to(at::kBool);
+          p.geometry_without_boxes = !model->options().hf_text_only;
+          b["text"] = device_seconds_since(t0);
+          t0 = Clock::now();
+          sam3rt::models::DetectorOutput out = sam3rt::models::detect(m, f, p);
+          b["detector"] = device_seconds_since(t0);
+          t0 = Clock::now();
+          sam3rt::SegmentOptions so;
+          std::vector<sam3rt::Instance> inst = sam3rt::pipeline::postprocess_detections(
+              out.pred_logits[0], out.presence_logits[0], out.pred_boxes[0], out.pred_masks[0], rgb.size(0),
+              rgb.size(1), text_prompt, so);
+          if (inst.empty()) {
+            so.score_threshold = -1.0f;
+            so.max_instances = 5;
+            inst = sam3rt::pipeline::postprocess_detections(out.pred_logits[0], out.presence_logits[0],
+                                                            out.pred_boxes[0], out.pred_masks[0], rgb.size(0),
+                                                            rgb.size(1), text_prompt, so);
+          }
+          b["postprocess"] = device_seconds_since(t0);
+        }, "decoded image + text -> instances at image size (preprocess, ViT, neck, tokenize, text encoder, detector, "
+           "postprocess)"));
+      } else if (stage == "video") {
+        // Tracking objects through frames held in memory (no decoding): boxes on frame 0 in
+        // a row across the middle, then propagate; the time per frame is the time between
+        // two frames' results (preprocess, ViT, neck, memory attention, decoder, memory
+        // encoder, post-processing at the frame's size, per object), after 3 frames of
+        // warm-up.
+        SAM3RT_CHECK(model->type_name() == "sam3_video", kUnsupported, "the video stage needs a sam3_video model");
+        for (const int objects : video_objects) {
+          const int64_t frames = std::max<int64_t>(reps, 20) + 4;
+          std::vector<at::Tensor> held;
+          for (int64_t i = 0; i < frames; ++i) {
+            held.push_back(video_frames.empty() ? at::rand({720, 1280, 3}).mul_(255.0).to(at::kByte)
+                                                : video_frames[static_cast<size_t>(i) % video_frames.size()]);
+          }
+          StageResult r;
+          r.name = "video_" + std::to_string(objects) + "obj";
+          r.note = std::to_string(objects) + " object(s) from boxes on frame 0, " + std::to_string(frames) +
+                   " frames of " + std::to_string(held[0].size(1)) + "x" + std::to_string(held[0].size(0)) +
+                   " held in memory; time between consecutive frames' results";
+          std::fprintf(stderr, "[sam3rt_bench] %s: %lld frames ...\n", r.name.c_str(), static_cast<long long>(frames));
+          wait_for_device();
+          sam3rt::nn::compat::reset_peak_memory(dev);
+          sam3rt::VideoSession vs(model, std::make_unique<HeldFrames>(held));
+          const float w = static_cast<float>(held[0].size(1)), h = static_cast<float>(held[0].size(0));
+          for (int o = 0; o < objects; ++o) {
+            const float x0 = w * (0.05f + 0.9f * static_cast<float>(o) / static_cast<float>(objects));
+            const float x1 = x0 + w * 0.8f / static_cast<float>(objects);
+            vs.add_box(0, o + 1, sam3rt::Box{x0, h * 0.35f, x1, h * 0.65f, true});
+          }
+          std::vector<double> stamps;
+          vs.propagate([&](const sam3rt::TrackFrame&) {
+            wait_for_device();
+            stamps.push_back(seconds_since(Clock::time_point{}));
+            return true;
+          });
+          for (size_t i = 1; i < stamps.size(); ++i) (i <= 3 ? r.warmup_s : r.times_s).push_back(stamps[i] - stamps[i - 1]);
+          r.peak_rss_mib = peak_rss_mib();
+          r.rss_end_mib = rss_now_mib();
+          const int64_t peak = sam3rt::nn::compat::peak_memory_bytes(dev);
+          if (peak >= 0) r.peak_device_mib = static_cast<double>(peak) / (1024.0 * 1024.0);
+          if (!r.times_s.empty()) {
+            std::fprintf(stderr, "[sam3rt_bench] %s: median %.4f s per frame (%.1f frames/s), device peak %.0f MiB\n",
+                         r.name.c_str(), median(r.times_s), 1.0 / median(r.times_s), r.peak_device_mib);
+          }
+          done.push_back(r);
+        }
       } else if (stage == "attention") {
         // Attention alone at the ViT-global, DETR-encoder and ViT-window shapes.
         struct Case {
@@ -511,9 +676,12 @@ int main(int argc, char** argv) {
         for (const Case c : {Case{"vit_global", 16, 5184, 64}, Case{"detr_encoder", 8, 5184, 32},
                              Case{"vit_windows", 16, 576, 64}}) {
           const int64_t batch = std::string(c.name) == "vit_windows" ? 9 : 1;
-          const at::Tensor q = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
-          const at::Tensor k = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
-          const at::Tensor v = at::randn({batch, c.tokens, c.heads, c.dim}).transpose(1, 2);
+          // On a GPU in the model's matmul dtype, as Attention::attend runs it there.
+          const auto aopts = at::TensorOptions().device(dev).dtype(dev.is_cpu() ? at::kFloat
+                                                                                : model->impl().placement.matmul_dtype);
+          const at::Tensor q = at::randn({batch, c.tokens, c.heads, c.dim}, aopts).transpose(1, 2);
+          const at::Tensor k = at::randn({batch, c.tokens, c.heads, c.dim}, aopts).transpose(1, 2);
+          const at::Tensor v = at::randn({batch, c.tokens, c.heads, c.dim}, aopts).transpose(1, 2);
           // fp32 on x86 takes the fused kernel, which has no score budget; run with
           // SAM3RT_FUSED_ATTENTION=off to time the chunked path instead.
           done.push_back(run_stage(std::string("attention_") + c.name, warmup, reps, [&](Breakdown&) {
@@ -523,6 +691,7 @@ int main(int argc, char** argv) {
       } else if (stage == "vit_blocks") {
         // One windowed and one global block bound from the checkpoint's first two layers.
         sam3rt::io::WeightStore store(model->impl().file);
+        store.set_placement(model->impl().placement);
         const sam3rt::VitConfig& full = m.vision_backbone->config();
         std::string prefix = "detector_model.vision_encoder.backbone";
         if (model->type_name() == "sam3_tracker") prefix = "tracker_model." + prefix;
@@ -536,10 +705,10 @@ int main(int argc, char** argv) {
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
           auto t0 = Clock::now();
           at::Tensor x = vit1.forward(pixels);
-          b["embed+windowed"] = seconds_since(t0);
+          b["embed+windowed"] = device_seconds_since(t0);
           t0 = Clock::now();
           x = vit2.forward(pixels);
-          b["embed+windowed+global"] = seconds_since(t0);
+          b["embed+windowed+global"] = device_seconds_since(t0);
         }, "two truncated backbones: patch embedding + 1 windowed block, then + 1 global block"));
       } else {
         SAM3RT_FAIL(kInvalidArgument, "unknown stage '", stage, "'");
@@ -571,6 +740,7 @@ int main(int argc, char** argv) {
       j["breakdown_median_s"] = bd;
       j["peak_rss_mib"] = r.peak_rss_mib;
       j["rss_end_mib"] = r.rss_end_mib;
+      if (r.peak_device_mib >= 0) j["peak_device_mib"] = r.peak_device_mib;
       j["cpu_time_timed_reps_s"] = {{"user", r.cpu.user}, {"system", r.cpu.system}, {"minor_page_faults", r.cpu.minor_faults}};
       if (r.name == "vision" && r.breakdown_s.count("vit")) {
         const double t = median(r.breakdown_s.at("vit"));
@@ -585,16 +755,17 @@ int main(int argc, char** argv) {
 
     // Table.
     std::ostringstream md;
-    md << "| stage | reps | median s | min s | max s | peak RSS MiB (process so far) | CPU s per run (system share) | breakdown (median s) |\n";
-    md << "|---|---|---|---|---|---|---|---|\n";
+    md << "| stage | reps | median s | min s | max s | peak RSS MiB (process so far) | device peak MiB | CPU s per run (system share) | breakdown (median s) |\n";
+    md << "|---|---|---|---|---|---|---|---|---|\n";
     for (const json& j : js) {
       if (!j.contains("median_s")) continue;
       const double tot = j["cpu_time_timed_reps_s"]["user"].get<double>() + j["cpu_time_timed_reps_s"]["system"].get<double>();
       std::string bd;
       for (const auto& [k, v] : j["breakdown_median_s"].items()) bd += (bd.empty() ? "" : ", ") + k + " " + fmt(v.get<double>());
       md << "| " << j["stage"].get<std::string>() << " | " << j["reps"].get<size_t>() << " | "
-         << fmt(j["median_s"].get<double>()) << " | " << fmt(j["min_s"].get<double>()) << " | "
-         << fmt(j["max_s"].get<double>()) << " | " << fmt(j["peak_rss_mib"].get<double>(), 0) << " | "
+         << fmt(j["median_s"].get<double>(), 4) << " | " << fmt(j["min_s"].get<double>(), 4) << " | "
+         << fmt(j["max_s"].get<double>(), 4) << " | " << fmt(j["peak_rss_mib"].get<double>(), 0) << " | "
+         << (j.contains("peak_device_mib") ? fmt(j["peak_device_mib"].get<double>(), 0) : std::string("-")) << " | "
          << fmt(tot / std::max<double>(1.0, static_cast<double>(j["reps"].get<size_t>())), 1) << " ("
          << (tot > 0 ? fmt(100.0 * j["cpu_time_timed_reps_s"]["system"].get<double>() / tot, 0) + "%" : "-") << ") | "
          << bd << " |\n";
@@ -620,7 +791,7 @@ int main(int argc, char** argv) {
     }
     if (!md_path.empty()) {
       std::ofstream f(md_path);
-      f << "# sam3rt CPU benchmark\n\n" << md.str();
+      f << "# sam3rt benchmark (" << device << ", " << precision << ")\n\n" << md.str();
     }
   } catch (const sam3rt::Error& e) {
     std::fprintf(stderr, "sam3rt_bench: %s\n", e.what());

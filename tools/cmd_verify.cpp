@@ -15,15 +15,18 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   auto vocab = std::make_shared<std::string>();
   auto tolerance = std::make_shared<double>(1e-4);
   auto precision = std::make_shared<std::string>("fp32");
+  auto device = std::make_shared<std::string>("cpu");
   cmd->add_option("FIXTURE_DIR", *dir, "fixture folder, e.g. .../sam3-tiny-seed0/sam3_image")->required();
   cmd->add_option("--vocab", *vocab, "CLIP vocabulary for tokenizer fixtures (default: the bundled one)");
   cmd->add_option("--tolerance", *tolerance, "relative L2 error allowed per tensor")->check(CLI::PositiveNumber);
   cmd->add_option("--precision", *precision, "matrix products in fp32 or bf16 (norms, softmax, scores stay fp32)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->callback([&exit_code, dir, vocab, tolerance, precision] {
+  cmd->add_option("--device", *device, "cpu, cuda or cuda:N: where the model is bound and run (CUDA: TF32 off)");
+  cmd->callback([&exit_code, dir, vocab, tolerance, precision, device] {
     pipeline::VerifyOptions options;
     options.tolerance = *tolerance;
     options.precision = *precision;
+    options.device = *device;
     options.bpe_vocab_path = find_bpe_vocab(*vocab);
     options.on_result = [](const pipeline::TensorComparison& c) {
       if (!c.shape_ok) {

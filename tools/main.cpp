@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
   sam3rt::cli::add_verify_command(app, exit_code);
   sam3rt::cli::add_precision_gate_command(app, exit_code);
   sam3rt::cli::add_segment_command(app, exit_code);
+#ifdef SAM3RT_WITH_SERVER
   sam3rt::cli::add_serve_command(app, exit_code);
+#endif
   sam3rt::cli::add_track_command(app, exit_code);
   sam3rt::cli::add_make_random_checkpoint_command(app, exit_code);
   try {

@@ -29,6 +29,12 @@ struct ModelOptions {
   // float32 accumulation, everything else (norms, softmax, scores, boxes) in float32.
   std::string precision = "fp32";
 
+  // CUDA only: let float32 matrix products and convolutions use TF32 tensor cores
+  // (faster; about 1e-3 relative error instead of float32's 1e-7). Off by default, so
+  // that fp32 on a GPU matches fp32 on the CPU. LibTorch holds this switch per process:
+  // the last model loaded sets it for every model of the process.
+  bool allow_tf32 = false;
+
   // Semantics where transformers differs from Meta's original model (docs/semantics.md).
   // false (default) = Meta: a text-only prompt still runs the geometry encoder and gets
   // the image-conditioned CLS token. true = transformers' text-only path (no CLS).

@@ -8,6 +8,9 @@
 #include <ATen/ops/_softmax.h>
 #include <ATen/ops/triu.h>
 
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
 #include <cmath>
 #include <limits>
 
@@ -27,6 +30,20 @@ namespace {
 // 2.85 / 1.49 / 1.10 s with 4 / 24 / 64 MiB chunks; DETR encoder, 8 heads x 5184^2, 1.03 /
 // 0.57 / 0.44 s, 0.37 s with one 107 MiB chunk per head; docs/performance.md).
 constexpr int64_t kScoreBudget = 32ll << 20;
+
+// The most negative finite value of a floating dtype (as a double).
+double lowest_finite(at::ScalarType t) {
+  switch (t) {
+    case at::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble:
+      return std::numeric_limits<double>::lowest();
+    default:
+      return static_cast<double>(std::numeric_limits<float>::lowest());
+  }
+}
 
 bool rows_contiguous(const at::Tensor& t) { return t.stride(3) == 1 || t.size(3) == 1; }
 
@@ -86,22 +103,39 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2);
   const int64_t Nk = k.size(2), dv = v.size(3);
 
-  // Additive mask from key validity and causality, in the scores' dtype: the most
-  // negative finite value, as transformers does, so a fully masked row stays finite.
+  // Additive mask from key validity and causality, in float32: the most negative finite
+  // value, as transformers does, so a fully masked row stays finite.
   at::Tensor additive;
   const float neg = std::numeric_limits<float>::lowest();
+  const auto fopts = q.options().dtype(at::kFloat);
   if (mask.key_valid.defined()) {
-    additive = at::zeros({B, 1, 1, Nk}, q.options()).masked_fill(mask.key_valid.logical_not().view({B, 1, 1, Nk}), neg);
+    additive = at::zeros({B, 1, 1, Nk}, fopts)
+                   .masked_fill(mask.key_valid.to(q.device()).logical_not().view({B, 1, 1, Nk}), neg);
   }
   if (mask.causal) {
     at::Tensor c = at::ones({Nq, Nk}, q.options().dtype(at::kBool)).triu(1);
-    at::Tensor cm = at::zeros({1, 1, Nq, Nk}, q.options()).masked_fill(c.view({1, 1, Nq, Nk}), neg);
+    at::Tensor cm = at::zeros({1, 1, Nq, Nk}, fopts).masked_fill(c.view({1, 1, Nq, Nk}), neg);
     additive = additive.defined() ? additive.add(cm).clamp_min(neg) : cm;
   }
-  if (mask.bias.defined()) additive = additive.defined() ? additive.add(mask.bias) : mask.bias;
+  if (mask.bias.defined()) {
+    const at::Tensor bias = mask.bias.to(q.device());
+    additive = additive.defined() ? additive.add(bias) : bias;
+  }
   if (additive.defined()) {
     while (additive.dim() < 4) additive = additive.unsqueeze(0);
   }
+
+  if (compat::kHaveSdpa && q.is_cuda()) {
+    // LibTorch's flash / memory-efficient kernels; their softmax accumulates in fp32. The
+    // mask goes in q's dtype, its masked entries at that dtype's most negative finite
+    // value (float's lowest would become -inf in bf16, and a fully masked row NaN).
+    at::Tensor m = additive;
+    if (m.defined() && m.scalar_type() != q.scalar_type()) {
+      m = m.to(at::kFloat).clamp_min(lowest_finite(q.scalar_type())).to(q.scalar_type());
+    }
+    return compat::fused_sdpa(q, k, v, m, scale);
+  }
+  if (additive.defined() && additive.scalar_type() != q.scalar_type()) additive = additive.to(q.scalar_type());
 
   // Output laid out [B, Nq, H, dv] and returned as its [B, H, Nq, dv] view, so that
   // merging the heads afterwards is free.
@@ -109,10 +143,6 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   at::Tensor out = out_bnhd.transpose(1, 2);  // [B, H, Nq, dv]
 
   if (fused_cpu_attention(q, k, v, additive, scale, out)) return out;
-  if (compat::kHaveSdpa && q.is_cuda()) {
-    // LibTorch's flash / memory-efficient kernels; their softmax accumulates in fp32.
-    return compat::fused_sdpa(q, k, v, additive.defined() ? additive.to(q.scalar_type()) : additive, scale);
-  }
 
   // Chunks: as many query rows as fit the budget for one head, then as many heads.
   const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, budget / std::max<int64_t>(1, Nk)));

@@ -207,7 +207,7 @@ at::Tensor Mlp::forward(const at::Tensor& x) const {
   const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
   const int64_t rows = in > 0 ? x.numel() / in : 0;
   at::Tensor h;
-  if (x.dim() >= 2 && widest > 0 && rows * widest > kMlpHiddenBudget && layers.size() >= 2) {
+  if (x.is_cpu() && x.dim() >= 2 && widest > 0 && rows * widest > kMlpHiddenBudget && layers.size() >= 2) {
     const int64_t chunk = std::max<int64_t>(1, kMlpHiddenBudget / widest);
     const at::Tensor x2 = x.reshape({rows, in});
     const int64_t out_dim = layers.back().weight.size(0);

@@ -250,7 +250,9 @@ void ImageSession::set_image(const at::Tensor& rgb) {
   auto state = std::make_unique<State>();
   state->rgb = rgb;
   const auto t0 = Clock::now();
-  at::Tensor pixels = pipeline::preprocess_image(rgb, model_->image_size()).to(model_->impl().placement.device);
+  // The uint8 image goes to the device first (a quarter of the float bytes), and is
+  // resized and normalised there.
+  at::Tensor pixels = pipeline::preprocess_image(rgb.to(model_->impl().placement.device), model_->image_size());
   state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
   state->vit_ms = ms_since(t0);
   state_ = std::move(state);
@@ -305,7 +307,9 @@ std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<con
   SAM3RT_CHECK(!images.empty(), kInvalidArgument, "segment_images needs at least one image");
   for (const auto& im : images) check_image(im);
   const auto t0 = Clock::now();
-  at::Tensor pixels = pipeline::preprocess_batch(images, model->image_size()).to(model->impl().placement.device);
+  std::vector<at::Tensor> on_device;
+  for (const auto& im : images) on_device.push_back(im.to(model->impl().placement.device));
+  at::Tensor pixels = pipeline::preprocess_batch(on_device, model->image_size());
   const auto features = models::encode_detector_image(*model->impl().modules, pixels);
   const double encode_ms = ms_since(t0);
   std::vector<std::vector<SegmentResult>> out;

@@ -6,6 +6,7 @@
 
 #include "io/weights.h"
 #include "models/sam3/detector.h"
+#include "nn/compat.h"
 #include "pipeline/memory_tuning.h"
 #include "pipeline/placement.h"
 #include "pipeline/threading.h"
@@ -90,6 +91,7 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->placement = pipeline::parse_placement(options.device, options.precision);
+  if (impl->placement.device.is_cuda()) nn::compat::allow_tf32(options.allow_tf32);
   impl->config = load_model_config((dir / "config.json").string());
   impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
   {

@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 
+#include "nn/compat.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -30,6 +31,9 @@ io::Placement parse_placement(const std::string& device, const std::string& prec
   }
   SAM3RT_CHECK(at::hasCUDA(), kUnsupported, "device '", device,
                "' requested, but this sam3rt was built against a LibTorch without CUDA or no GPU is visible");
+  const int64_t count = nn::compat::cuda_device_count();
+  SAM3RT_CHECK(index < count, kInvalidArgument, "device '", device, "' requested, but ", count,
+               " GPU(s) are visible (cuda:0 to cuda:", count - 1, ")");
   p.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   return p;
 }

@@ -17,6 +17,7 @@
 #include "models/modules.h"
 #include "models/sam3/detector.h"
 #include "models/tracker/tracker.h"
+#include "nn/compat.h"
 #include "nn/position_encoding.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/placement.h"
@@ -169,7 +170,9 @@ struct FixtureFiles {
   std::shared_ptr<const io::SafetensorsFile> inputs, outputs, intermediates;
   std::map<std::string, std::string> aliases;
 
-  FixtureFiles(const fs::path& dir, const Json& index) {
+  at::Device device;  // where input() puts the tensors: the model's device
+
+  FixtureFiles(const fs::path& dir, const Json& index, at::Device device) : device(device) {
     inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
     outputs = io::SafetensorsFile::open((dir / "reference_outputs.safetensors").string());
     intermediates = io::SafetensorsFile::open((dir / "reference_intermediates.safetensors").string());
@@ -184,7 +187,7 @@ struct FixtureFiles {
   }
   at::Tensor input(const std::string& name) const {
     auto it = aliases.find(name);
-    return inputs->tensor(it == aliases.end() ? name : it->second);
+    return inputs->tensor(it == aliases.end() ? name : it->second).to(device);
   }
 };
 
@@ -218,8 +221,8 @@ void compare_with_trace(const std::string& c, const io::SafetensorsFile& file, c
 // input_boxes is transformers' text-only path (geometry encoder skipped), which is what
 // the reference ran; sam3rt's default (Meta) path is checked by the padding-box cases.
 void verify_image_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
-  const FixtureFiles files(dir, index);
-  const auto modules = bind_fixture_model(dir.string(), options.precision);
+  const auto modules = bind_fixture_model(dir.string(), options.precision, options.device);
+  const FixtureFiles files(dir, index, parse_placement(options.device, options.precision).device);
   for (const std::string& c : case_names(index, dir)) {
     models::Trace trace;
     const auto image = models::encode_detector_image(*modules, files.input(c + ".pixel_values"), &trace);
@@ -247,8 +250,8 @@ void verify_image_model(const fs::path& dir, const Json& index, const VerifyOpti
 // asked for one mask or the multimask set is not among the stored inputs; the number of
 // IoU scores in its reference output tells.
 void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
-  const FixtureFiles files(dir, index);
-  const auto modules = bind_fixture_model(dir.string(), options.precision);
+  const auto modules = bind_fixture_model(dir.string(), options.precision, options.device);
+  const FixtureFiles files(dir, index, parse_placement(options.device, options.precision).device);
   const models::Sam3Modules& m = *modules;
   SAM3RT_CHECK(m.tracker.has_value() && m.vision_backbone.has_value(), kCorruption, (dir / "config.json").string(),
                ": the tracker fixture's model has no tracker");
@@ -320,12 +323,15 @@ void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOp
 
 }  // namespace
 
-std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision) {
+std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision,
+                                                        const std::string& device) {
   const fs::path dir(folder);
   const ModelConfig config = load_model_config((dir / "config.json").string());
   const std::string weights = (dir / "model.safetensors").string();
   io::WeightStore store(io::SafetensorsFile::open(weights));
-  store.set_placement(parse_placement("cpu", precision));
+  const io::Placement placement = parse_placement(device, precision);
+  if (placement.device.is_cuda()) nn::compat::allow_tf32(false);
+  store.set_placement(placement);
   auto modules = models::bind_modules(config, store);
   store.finish(weights);
   return modules;

@@ -40,7 +40,8 @@ TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours
 
 struct VerifyOptions {
   double tolerance = 1e-4;       // rel-L2 per tensor (fp32)
-  std::string precision = "fp32";  // matrix products in fp32 or bf16 (io::Placement); CPU only
+  std::string precision = "fp32";  // matrix products in fp32 or bf16 (io::Placement)
+  std::string device = "cpu";      // "cpu", "cuda", "cuda:N": where the model is bound and run
   std::string bpe_vocab_path;    // CLIP merges file for tokenizer fixtures
   std::function<void(const TensorComparison&)> on_result;  // called as each tensor is compared
 };
@@ -53,10 +54,11 @@ struct VerifyReport {
   bool ok() const { return !results.empty() && passed() == results.size(); }
 };
 
-// The modules of a fixture's checkpoint folder (config.json + model.safetensors), on the
-// CPU with `precision` ("fp32" / "bf16") products. Throws Error(kCorruption) listing every
-// key problem.
-std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision);
+// The modules of a fixture's checkpoint folder (config.json + model.safetensors), on
+// `device` with `precision` ("fp32" / "bf16") products; on CUDA with TF32 off, so that
+// float32 is float32. Throws Error(kCorruption) listing every key problem.
+std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision,
+                                                        const std::string& device = "cpu");
 
 // Runs the fixture in `dir`. Throws Error(kNotFound) if `dir` is not a fixture folder,
 // Error(kCorruption) if its files are malformed.

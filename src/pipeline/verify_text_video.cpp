@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
+#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -105,7 +106,8 @@ void verify_text_video(const std::string& dir_string, const VerifyOptions& optio
        {"config.json", "model.safetensors", "reference_inputs.safetensors", "reference_outputs.safetensors"}) {
     SAM3RT_CHECK(fs::exists(dir / f), kNotFound, (dir / f).string(), ": missing");
   }
-  const auto modules = bind_fixture_model(dir.string(), options.precision);
+  const auto modules = bind_fixture_model(dir.string(), options.precision, options.device);
+  const at::Device device = parse_placement(options.device, options.precision).device;
 
   const auto inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
   const auto outputs = io::SafetensorsFile::open((dir / "reference_outputs.safetensors").string());
@@ -116,12 +118,12 @@ void verify_text_video(const std::string& dir_string, const VerifyOptions& optio
   for (const char* k : {"video.pixel_values", "video.frames_uint8_thwc", "prompt.input_ids", "prompt.attention_mask"}) {
     SAM3RT_CHECK(inputs->find(k) != nullptr, kCorruption, dir_string, ": reference_inputs has no ", k);
   }
-  const at::Tensor pixels = inputs->tensor("video.pixel_values");       // [T, 3, S, S]
+  const at::Tensor pixels = inputs->tensor("video.pixel_values").to(device);  // [T, 3, S, S]
   const at::Tensor frames = inputs->tensor("video.frames_uint8_thwc");  // [T, H, W, 3]
   SAM3RT_CHECK(pixels.dim() == 4 && frames.dim() == 4 && pixels.size(0) == frames.size(0), kCorruption, dir_string,
                ": video.pixel_values and video.frames_uint8_thwc disagree");
-  const at::Tensor input_ids = inputs->tensor("prompt.input_ids");
-  const at::Tensor attention_mask = inputs->tensor("prompt.attention_mask");
+  const at::Tensor input_ids = inputs->tensor("prompt.input_ids").to(device);
+  const at::Tensor attention_mask = inputs->tensor("prompt.attention_mask").to(device);
   std::string text = "prompt";
   if (index.contains("prompt") && index["prompt"].is_object() && index["prompt"].contains("text") &&
       index["prompt"]["text"].is_string()) {

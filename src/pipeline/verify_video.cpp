@@ -19,6 +19,7 @@
 #include "io/weights.h"
 #include "models/modules.h"
 #include "models/tracker/video_tracker.h"
+#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -98,10 +99,11 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
   SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, (dir / "index.json").string(),
                ": no 'cases' object");
   const fs::path mdir = model_folder(dir, index);
-  const auto modules = bind_fixture_model(mdir.string(), options.precision);
+  const auto modules = bind_fixture_model(mdir.string(), options.precision, options.device);
+  const at::Device device = parse_placement(options.device, options.precision).device;
 
   const auto video = io::SafetensorsFile::open((mdir / "reference_inputs.safetensors").string());
-  const at::Tensor pixels = video->tensor("video.pixel_values");      // [T, 3, S, S]
+  const at::Tensor pixels = video->tensor("video.pixel_values").to(device);  // [T, 3, S, S]
   const at::Tensor frames = video->tensor("video.frames_uint8_thwc");  // [T, H, W, 3]
   const int64_t height = frames.size(1), width = frames.size(2);
   const auto inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
@@ -116,7 +118,8 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
     if (!std::regex_match(t.name, m, prompt_re)) continue;
     const std::string labels = "obj" + m[1].str() + ".frame" + m[2].str() + ".point_labels_model";
     SAM3RT_CHECK(inputs->find(labels) != nullptr, kCorruption, dir_string, ": ", t.name, " without ", labels);
-    prompts[{std::stoll(m[1].str()), std::stoll(m[2].str())}] = {inputs->tensor(t), inputs->tensor(labels)};
+    prompts[{std::stoll(m[1].str()), std::stoll(m[2].str())}] = {inputs->tensor(t).to(device),
+                                                                  inputs->tensor(labels).to(device)};
   }
 
   // Stages and frames per case from the output names "<case>.<stage>.frame<f>.<key>".

@@ -163,25 +163,30 @@ TEST_F(Cli, SegmentWritesOverlayMasksAndCocoRle) {
   EXPECT_TRUE(j["timings_ms"].contains("detector"));
 }
 
-TEST_F(Cli, PrecisionGateComparesBf16WithFp32AndCanFail) {
+TEST_F(Cli, PrecisionGateComparesEveryQueryAndCanFail) {
   const std::string base = "precision-gate --model " + (dir_ / "model").string() + " --image " +
                            std::string(SAM3RT_TEST_DATA) + "/../../assets/demo/groceries.jpg --text bag --text shoe" +
                            " --threads 1";
-  CliRun r = run(base + " --score-threshold 0.02");  // random weights: low scores
+  CliRun r = run(base + " --clicks 2");
   EXPECT_EQ(r.code, 0) << r.output;
-  // Every fp32 instance checked, and at least one exists for the check to mean anything.
-  int passed = -1, total = -1;
-  const size_t at = r.output.find("precision gate: ");
-  ASSERT_NE(at, std::string::npos) << r.output;
-  ASSERT_EQ(std::sscanf(r.output.c_str() + at, "precision gate: %d/%d", &passed, &total), 2) << r.output;
-  EXPECT_GT(total, 0) << r.output;
-  EXPECT_EQ(passed, total) << r.output;
-  // bf16 scores are never bit-identical to fp32: a zero tolerance must fail.
-  r = run(base + " --score-threshold 0.02 --max-score-diff 0 --min-iou 1");
+  // Every query of both texts (the demo config has 8) and every candidate of the 2 x 2
+  // clicks (3 each) is compared, whatever its score.
+  EXPECT_NE(r.output.find("bf16 vs fp32 on cpu | detector: 16 masks"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bf16 vs fp32 on cpu | tracker: 12 masks"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("precision gate: PASS"), std::string::npos) << r.output;
+  // bf16 is never bit-identical to fp32: zero tolerances must fail.
+  r = run(base + " --clicks 2 --max-score-diff 0 --min-iou 1 --min-mean-iou 1");
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("FAIL"), std::string::npos) << r.output;
-  // Nothing above the threshold: no evidence, so no pass.
-  r = run(base + " --score-threshold 0.999");
+  EXPECT_NE(r.output.find("precision gate: FAIL"), std::string::npos) << r.output;
+  // The same device and precision twice agree exactly.
+  r = run(base + " --clicks 2 --reference-device cpu --max-score-diff 0 --min-iou 1 --min-mean-iou 1");
+  EXPECT_EQ(r.code, 1) << r.output;  // the bf16 comparison still fails ...
+  EXPECT_NE(r.output.find("fp32 on cpu vs fp32 on cpu | detector: 16 masks (0 empty in both), mask IoU mean 1.00000, "
+                          "worst 1.00000"),
+            std::string::npos)
+      << r.output;  // ... while fp32 against itself passes at zero tolerance
+  // No query above the threshold and no clicks: no evidence, so no pass.
+  r = run(base + " --clicks 0 --score-threshold 0.999");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("nothing was checked"), std::string::npos) << r.output;
 }

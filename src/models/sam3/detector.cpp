@@ -75,7 +75,8 @@ DetectorOutput detect(const Sam3Modules& m, const DetectorImageFeatures& image, 
   const at::Tensor& coarse = image.fpn.back();  // [B, d, G, G]
   const int64_t B = coarse.size(0), gh = coarse.size(2), gw = coarse.size(3);
 
-  at::Tensor text = prompt.text, text_valid = prompt.text_valid.to(at::kBool);
+  // Prompts join the image features' device (callers may hand in host tensors).
+  at::Tensor text = prompt.text.to(coarse.options()), text_valid = prompt.text_valid.to(coarse.device(), at::kBool);
   SAM3RT_CHECK(text.dim() == 3 && text_valid.dim() == 2 && text.size(1) == text_valid.size(1), kInvalidArgument,
                "detector: text features [B, L, d] and mask [B, L] disagree");
   if (text.size(0) == 1 && B > 1) {
@@ -91,14 +92,15 @@ DetectorOutput detect(const Sam3Modules& m, const DetectorImageFeatures& image, 
     at::Tensor boxes, labels;
     if (has_boxes) {
       boxes = prompt.boxes.to(coarse.options());
-      labels = prompt.box_labels.defined() ? prompt.box_labels : at::ones({B, boxes.size(1)}, at::kLong);
+      labels = prompt.box_labels.defined() ? prompt.box_labels.to(coarse.device(), at::kLong)
+                                           : at::ones({B, boxes.size(1)}, coarse.options().dtype(at::kLong));
       if (boxes.size(0) == 1 && B > 1) {
         boxes = boxes.expand({B, -1, -1});
         labels = labels.expand({B, -1});
       }
     } else {
       boxes = at::zeros({B, 0, 4}, coarse.options());
-      labels = at::zeros({B, 0}, at::TensorOptions().dtype(at::kLong));
+      labels = at::zeros({B, 0}, coarse.options().dtype(at::kLong));
     }
     at::Tensor box_valid = labels.ne(-10);
     GeometryPrompt g = det.geometry_encoder.forward(boxes, labels, box_valid, coarse, image.pos);

@@ -36,9 +36,14 @@ VisionBackbone::VisionBackbone(const VitConfig& c, const io::WeightScope& s) : c
   const int64_t G = c.grid();
   SAM3RT_CHECK(G > 0 && P > 0, kCorruption, "ViT config: image_size ", c.image_size, " and pretrain_image_size ",
                c.pretrain_image_size, " must each hold at least one ", c.patch_size, "-pixel patch");
-  if (c.window_size > 0) window_rope_ = nn::rope_axial_table(c.window_size, c.window_size, c.head_dim(), c.rope_theta);
+  // Both tables live where the weights do (built once, not copied per forward).
+  const at::Device device = s.placement().device;
+  if (c.window_size > 0) {
+    window_rope_ = nn::rope_axial_table(c.window_size, c.window_size, c.head_dim(), c.rope_theta).to(device);
+  }
   global_rope_ = nn::rope_axial_table(G, G, c.head_dim(), c.rope_theta,
-                                      static_cast<double>(c.window_size) / static_cast<double>(G));
+                                      static_cast<double>(c.window_size) / static_cast<double>(G))
+                     .to(device);
 }
 
 void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::RopeTable& window_rope,
@@ -80,6 +85,14 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   at::Tensor v = attn.v_proj.forward(h).view({Bp, N, H, hd});  // [B', N, H, d]
   h.reset();
   // [B', H, N, d] view of a [B', N, H, d] buffer: merging heads is a view.
+  // With bf16 products on a GPU the attention runs in bf16 too (LibTorch's fused kernels,
+  // fp32 softmax inside), as nn::Attention::attend does; on the CPU it stays fp32.
+  const at::ScalarType adt = attn.o_proj.weight.scalar_type();
+  if (q.is_cuda() && adt != q.scalar_type()) {
+    q = q.to(adt);
+    k = k.to(adt);
+    v = v.to(adt);
+  }
   at::Tensor o = nn::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {}, 1.0);
   q.reset();
   k.reset();
@@ -102,7 +115,9 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
   const nn::Linear& fc2 = layer.mlp.layers.at(1);
   const int64_t T = x2.size(0);
   const int64_t hidden_bytes = T * fc1.weight.size(0) * static_cast<int64_t>(x2.element_size());
-  const int64_t chunks = std::max<int64_t>(1, (hidden_bytes + kMlpHiddenBytes - 1) / kMlpHiddenBytes);
+  // Chunks keep a CPU's caches warm; a GPU runs the whole MLP in one launch per layer.
+  const int64_t chunks =
+      x2.is_cpu() ? std::max<int64_t>(1, (hidden_bytes + kMlpHiddenBytes - 1) / kMlpHiddenBytes) : 1;
   const int64_t rows = (T + chunks - 1) / chunks;
   for (int64_t r0 = 0; r0 < T; r0 += rows) {
     at::Tensor xc = x2.narrow(0, r0, std::min(rows, T - r0));  // contiguous rows
@@ -124,7 +139,7 @@ at::Tensor VisionBackbone::forward(const at::Tensor& pixel_values, VitTrace* tra
   const int64_t B = pixel_values.size(0);
 
   // Patch embedding (no bias), channels last: [B, D, G, G] -> [B, G, G, D].
-  at::Tensor x = at::conv2d(pixel_values.to(patch_weight_.scalar_type()), patch_weight_, {},
+  at::Tensor x = at::conv2d(pixel_values.to(patch_weight_.device(), patch_weight_.scalar_type()), patch_weight_, {},
                             {c.patch_size, c.patch_size})
                      .permute({0, 2, 3, 1})
                      .to(at::kFloat)

@@ -48,7 +48,8 @@ MemoryAttention::MemoryAttention(const TrackerVideoConfig& c, const io::WeightSc
   SAM3RT_CHECK(c.memory_attention_rope_feat_sizes.size() == 2, kCorruption,
                "memory_attention_rope_feat_sizes must have two entries, got ", c.memory_attention_rope_feat_sizes.size());
   rope_ = nn::rope_axial_table(c.memory_attention_rope_feat_sizes[1], c.memory_attention_rope_feat_sizes[0],
-                               internal / heads, c.memory_attention_rope_theta);
+                               internal / heads, c.memory_attention_rope_theta)
+              .to(s.placement().device);  // where the weights are, built once
 }
 
 at::Tensor MemoryAttention::forward(const at::Tensor& current, const at::Tensor& current_pos, const at::Tensor& memory,
