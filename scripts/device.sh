@@ -10,7 +10,7 @@
 #   scripts/device.sh run [OUT_DIR]
 #
 # `run`, each step under its own time limit and all of it under DEVICE_DEADLINE_S
-# (default 560 s; a step that would not fit is skipped and says so):
+# (default 450 s; a step that would not fit is skipped and says so):
 #   1. configures against torch's CMake package (or, if that fails, the torch folder's
 #      include/ and lib/ directly: SAM3RT_TORCH_ROOT) with CUDA, no OpenCV, no server;
 #      builds the CLI and sam3rt_bench with every core;
@@ -26,7 +26,13 @@
 #      fp32 and GPU fp32 vs CPU fp32, every query and a grid of clicks;
 #   7. bench/device_report.py: one table with the ratios.
 # OUT_DIR gets at most 8 files (the device tool's limit): summary.md, build.log,
-# verify.log, bench.log, reference.log, gate.log, results.tgz (every JSON).
+# verify.log, bench.log, reference.log, gate.log, results.tgz (every JSON) and
+# build-cuda.tgz (the build tree, to carry into the next run).
+#
+# Reusing an earlier run's build (the device machine keeps nothing between leases):
+# put its build-cuda.tgz in .device-carry/ with changed.txt, the files changed since the
+# commit it was built from (scripts/device.sh changed COMMIT writes it), carry
+# .device-carry too, and only those files are compiled again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 debs=.device-debs
@@ -47,13 +53,20 @@ case "${1:-}" in
     chmod -R u+w "$assets"
     du -sh "$debs" "$assets"
     ;;
+  changed)
+    mkdir -p .device-carry
+    grep -qx "/.device-carry/" .git/info/exclude 2>/dev/null || echo "/.device-carry/" >> .git/info/exclude
+    { git diff --name-only "${2:?commit the carried build was made from}"; git ls-files --others --exclude-standard; } |
+      sort -u > .device-carry/changed.txt
+    wc -l < .device-carry/changed.txt
+    ;;
   run)
     out=${2:-${OUT:-build-cuda/out}}
     mkdir -p "$out"
     out=$(cd "$out" && pwd)
     work=/tmp/sam3rt-device
     mkdir -p "$work/json"
-    deadline=${DEVICE_DEADLINE_S:-560}
+    deadline=${DEVICE_DEADLINE_S:-450}
     summary=$out/summary.md
     note() { echo "$*" | tee -a "$summary"; }
     # step NAME LIMIT LOG CMD...: runs CMD with the smaller of LIMIT and the time left.
@@ -98,7 +111,24 @@ case "${1:-}" in
             -DSAM3RT_BUILD_TESTS=OFF -DSAM3RT_BUILD_BENCH=ON -DSAM3RT_CXX11_ABI="$abi"
             -DCMAKE_INCLUDE_PATH="$prefix/usr/include")
     build=build-cuda
-    if step "configure (torch's CMake package)" 90 "$out/build.log" \
+    how=""
+    if [ -f .device-carry/build-cuda.tgz ]; then
+      tar xzf .device-carry/build-cuda.tgz
+      if grep -q "CMAKE_HOME_DIRECTORY:INTERNAL=$(pwd)$" "$build/CMakeCache.txt" 2>/dev/null; then
+        # The copied sources are newer than the carried objects: age them all, then
+        # freshen those changed since the carried build.
+        find src include tools bench CMakeLists.txt -type f -exec touch -d '2001-01-01' {} +
+        [ -f .device-carry/changed.txt ] && xargs -r -a .device-carry/changed.txt touch 2>/dev/null
+        how="carried build tree"
+        note "- reusing the carried build tree ($(wc -l < .device-carry/changed.txt 2>/dev/null || echo '?') files changed)"
+      else
+        note "- carried build tree is for another folder: building from scratch"
+        rm -rf "$build"
+      fi
+    fi
+    if [ -n "$how" ]; then
+      :
+    elif step "configure (torch's CMake package)" 90 "$out/build.log" \
         cmake -S . -B "$build" "${generator[@]}" "${common[@]}" -DCMAKE_PREFIX_PATH="$torch_cmake;$prefix/usr"; then
       how="torch's CMake package"
     else
@@ -114,6 +144,8 @@ case "${1:-}" in
       built=1
     fi
     grep -E "error|Error" "$out/build.log" | head -n 40 > "$work/build_errors.txt"
+    tar czf "$out/build-cuda.tgz" --exclude='*.safetensors' "$build" 2>/dev/null
+    note "- build tree: $(du -h "$out/build-cuda.tgz" | cut -f1) (build-cuda.tgz), repository at $(pwd)"
     [ "$built" = 1 ] || { note '```'; head -n 40 "$work/build_errors.txt" | tee -a "$summary"; note '```'; }
     cli=$build/sam3rt
 
@@ -143,25 +175,24 @@ case "${1:-}" in
 
     photo=$assets/images/kids.jpg
     frames=$assets/video/bedroom_frames
-    # 4. sam3rt timings.
-    if [ "$built" = 1 ]; then
-      for p in bf16 fp32; do
-        step "sam3rt_bench $p" 150 "$out/bench.log" \
-          "$build/sam3rt_bench" --model "$model" --device cuda --precision "$p" --reps 20 --warmup 3 \
-          --stages gemm,vision,text,detector_text,e2e,image_pipeline,tracker_prompt,video \
-          --image "$photo" --text person --video "$frames" --video-objects 1,10 \
-          --json "$work/json/sam3rt_$p.json" --md "$work/json/sam3rt_$p.md"
-      done
-    fi
-
-    # 5. The reference on the same GPU.
-    for p in bf16 fp32; do
-      step "transformers $p" 170 "$out/reference.log" \
-        python3 bench/reference_gpu.py --model "$model" --precision "$p" --reps 20 --warmup 3 \
-        --image "$photo" --text person --video "$frames" --video-objects 1,10 --json "$work/json/reference_$p.json"
-    done
-
-    # 6. Accuracy gate.
+    # 4.-6. Timings (sam3rt, then transformers on the same GPU) and the accuracy gate; bf16
+    # first, as the headline precision, the gate before the fp32 timings.
+    bench_sam3rt() {
+      [ "$built" = 1 ] || return 0
+      step "sam3rt_bench $1" 150 "$out/bench.log" \
+        "$build/sam3rt_bench" --model "$model" --device cuda --precision "$1" --reps 20 --warmup 3 \
+        --stages gemm,vision,text,detector_text,e2e,image_pipeline,tracker_prompt,video \
+        --image "$photo" --text person --video "$frames" --video-objects 1,10 \
+        --json "$work/json/sam3rt_$1.json" --md "$work/json/sam3rt_$1.md"
+      grep -E "^\| (vision|image_pipeline|video_1obj|video_10obj) " "$out/bench.log" | tail -n 4 | sed "s/^/$1 /" >> "$summary"
+    }
+    bench_reference() {
+      step "transformers $1" 170 "$out/reference.log" \
+        python3 bench/reference_gpu.py --model "$model" --precision "$1" --reps 20 --warmup 3 \
+        --image "$photo" --text person --video "$frames" --video-objects 1,10 --json "$work/json/reference_$1.json"
+    }
+    bench_sam3rt bf16
+    bench_reference bf16
     if [ "$built" = 1 ]; then
       step "precision-gate" 150 "$out/gate.log" \
         "$cli" precision-gate --model "$model" --device cuda --reference-device cpu --clicks 3 \
@@ -172,13 +203,15 @@ case "${1:-}" in
       grep "^precision gate" "$out/gate.log" | tee -a "$summary"
       note '```'
     fi
+    bench_sam3rt fp32
+    bench_reference fp32
 
     # 7. The table.
     python3 bench/device_report.py "$work/json" >> "$summary" 2>&1 || note "device_report failed"
     note "total ${SECONDS} s"
     ;;
   *)
-    sed -n '2,29p' "$0"
+    sed -n '2,37p' "$0"
     exit 2
     ;;
 esac
