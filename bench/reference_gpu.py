@@ -69,15 +69,16 @@ def build(tf, kind, cfg, state, device, dtype, info):
     t0 = time.perf_counter()
     sub = {k: v for k, v in cfg["detector_config" if kind == "detector" else "tracker_config"].items()
            if k not in ("model_type", "transformers_version")}
-    if kind == "detector":
-        model = tf.Sam3Model(tf.Sam3Config(**sub))
-        sd = remap(state, "detector")
-    elif kind == "tracker":
-        model = tf.Sam3TrackerModel(tf.Sam3TrackerConfig(**sub))
-        sd = remap(state, "tracker")
-    else:
-        model = tf.Sam3TrackerVideoModel(tf.Sam3TrackerVideoConfig(**sub))
-        sd = remap(state, "tracker")
+    with torch.device(device):  # built (and randomly initialised) on the GPU: seconds, not a minute
+        if kind == "detector":
+            model = tf.Sam3Model(tf.Sam3Config(**sub))
+            sd = remap(state, "detector")
+        elif kind == "tracker":
+            model = tf.Sam3TrackerModel(tf.Sam3TrackerConfig(**sub))
+            sd = remap(state, "tracker")
+        else:
+            model = tf.Sam3TrackerVideoModel(tf.Sam3TrackerVideoConfig(**sub))
+            sd = remap(state, "tracker")
     missing, unexpected = model.load_state_dict(sd, strict=False)
     own = set(model.state_dict().keys())
     unexpected = [k for k in unexpected if k in own]  # keys of other parts are expected leftovers

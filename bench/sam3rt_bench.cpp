@@ -430,8 +430,9 @@ int main(int argc, char** argv) {
     auto model = sam3rt::Model::load(mo);
     const double load_s = seconds_since(t_load);
     const sam3rt::models::Sam3Modules& m = *model->impl().modules;
-    std::fprintf(stderr, "[sam3rt_bench] loaded %s (%s) in %.2f s, %d ATen threads, RSS %.0f MiB\n",
-                 model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib());
+    std::fprintf(stderr, "[sam3rt_bench] loaded %s (%s) in %.2f s, %d ATen threads, RSS %.0f MiB; LibTorch %s\n",
+                 model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib(),
+                 sam3rt::nn::compat::build_description().c_str());
 
     const int64_t S = model->image_size();
     at::Tensor image_rgb;  // [H, W, 3] uint8 for image_pipeline (--image), else random
@@ -469,6 +470,7 @@ int main(int argc, char** argv) {
     results["image_size"] = S;
     results["batch"] = 1;
     results["device"] = device;
+    results["libtorch"] = sam3rt::nn::compat::build_description();
     results["precision"] = precision;
     results["geometry_without_boxes"] = !model->options().hf_text_only;
     std::vector<StageResult> done;

@@ -67,6 +67,7 @@ case "${1:-}" in
     work=/tmp/sam3rt-device
     mkdir -p "$work/json"
     deadline=${DEVICE_DEADLINE_S:-450}
+    gate_reference=${DEVICE_GATE_REFERENCE-cpu}  # empty: bf16 vs fp32 on the GPU only
     summary=$out/summary.md
     note() { echo "$*" | tee -a "$summary"; }
     # step NAME LIMIT LOG CMD...: runs CMD with the smaller of LIMIT and the time left.
@@ -185,6 +186,7 @@ case "${1:-}" in
         --image "$photo" --text person --video "$frames" --video-objects 1,10 \
         --json "$work/json/sam3rt_$1.json" --md "$work/json/sam3rt_$1.md"
       grep -E "^\| (vision|image_pipeline|video_1obj|video_10obj) " "$out/bench.log" | tail -n 4 | sed "s/^/$1 /" >> "$summary"
+      grep -o "LibTorch .*" "$out/bench.log" | tail -n 1 >> "$summary"
     }
     bench_reference() {
       step "transformers $1" 170 "$out/reference.log" \
@@ -195,7 +197,7 @@ case "${1:-}" in
     bench_reference bf16
     if [ "$built" = 1 ]; then
       step "precision-gate" 150 "$out/gate.log" \
-        "$cli" precision-gate --model "$model" --device cuda --reference-device cpu --clicks 3 \
+        "$cli" precision-gate --model "$model" --device cuda ${gate_reference:+--reference-device "$gate_reference"} --clicks 3 \
         --image "$assets/images/kids.jpg" --image "$assets/images/groceries.jpg" --image "$assets/images/truck.jpg" \
         --text person --text bag --json "$work/json/gate.json"
       note '```'

@@ -8,10 +8,14 @@
 #include <ATen/ops/zeros.h>
 
 #include <cstdint>
+#include <string>
 
-// torch/version.h is on the include path of LibTorch 2.x's CMake package, not of
-// Debian's 1.13 headers; either way the version decides.
-#if __has_include(<torch/version.h>)
+// The version macros: torch/headeronly/version.h (2.9 on) sits with ATen's headers;
+// torch/version.h is on the include path of LibTorch 2.x's `torch` target (CMake
+// package). Debian's 1.13 has neither: no macros, the 1.13 paths.
+#if __has_include(<torch/headeronly/version.h>)
+#include <torch/headeronly/version.h>
+#elif __has_include(<torch/version.h>)
 #include <torch/version.h>
 #endif
 
@@ -34,6 +38,25 @@
 #endif
 
 namespace sam3rt::nn::compat {
+
+// The LibTorch version sam3rt was compiled against, and which of the paths above it has,
+// for reports ("2.11.0, SDPA, device memory statistics").
+inline std::string build_description() {
+#if defined(TORCH_VERSION)
+  std::string s = TORCH_VERSION;
+#elif defined(TORCH_VERSION_MAJOR)
+  std::string s = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
+#else
+  std::string s = "1.x (no version macros)";
+#endif
+#if defined(SAM3RT_HAVE_SDPA)
+  s += ", SDPA";
+#endif
+#if defined(SAM3RT_HAVE_ACCELERATOR_STATS)
+  s += ", device memory statistics";
+#endif
+  return s;
+}
 
 constexpr bool kHaveSdpa =
 #if defined(SAM3RT_HAVE_SDPA)

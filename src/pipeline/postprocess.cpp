@@ -55,6 +55,10 @@ std::vector<Instance> postprocess_detections(const at::Tensor& logits, const at:
   }
   std::vector<Instance> out;
   if (selected.empty()) return out;
+  // Without NMS the first max_instances are the answer: upsample only those.
+  if (!options.nms && options.max_instances > 0 && static_cast<int64_t>(selected.size()) > options.max_instances) {
+    selected.resize(options.max_instances);
+  }
 
   at::Tensor index = at::tensor(selected, at::TensorOptions().dtype(at::kLong)).to(mask_logits.device());
   at::Tensor masks = upsample_mask_logits(mask_logits.index_select(0, index), height, width).gt(0).cpu();
