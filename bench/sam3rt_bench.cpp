@@ -429,7 +429,7 @@ int main(int argc, char** argv) {
     mo.precision = precision;
     auto model = sam3rt::Model::load(mo);
     const double load_s = seconds_since(t_load);
-    const sam3rt::models::Sam3Modules& m = *model->impl().modules;
+    const sam3rt::models::Sam3Modules& m = *model_impl(*model).modules;
     std::fprintf(stderr, "[sam3rt_bench] loaded %s (%s) in %.2f s, %d ATen threads, RSS %.0f MiB; LibTorch %s\n",
                  model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib(),
                  sam3rt::nn::compat::build_description().c_str());
@@ -444,7 +444,7 @@ int main(int argc, char** argv) {
     }
     // bench_reference.py's inputs (values differ: another generator; timing does not care).
     at::manual_seed(2);
-    const at::Device dev = model->impl().placement.device;
+    const at::Device dev = model_impl(*model).placement.device;
     bench_device = dev;
     const at::Tensor pixels = at::rand({1, 3, S, S}).mul_(2.0).sub_(1.0).to(dev);  // [1, 3, S, S] in [-1, 1]
     std::vector<int64_t> ids(32, 0);
@@ -492,7 +492,7 @@ int main(int argc, char** argv) {
       const int reps = reps_for(stage);
       if (stage == "gemm") {
         gemm = dev.is_cpu() ? measure_gemm(std::max(reps, 5))
-                            : measure_device_gemm(std::max(reps, 5), dev, model->impl().placement.matmul_dtype);
+                            : measure_device_gemm(std::max(reps, 5), dev, model_impl(*model).placement.matmul_dtype);
       } else if (stage == "vision") {
         SAM3RT_CHECK(m.vision_backbone && m.detector, kUnsupported, "vision stage needs the detector");
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
@@ -587,9 +587,9 @@ int main(int argc, char** argv) {
         // tokenizing and the text encoder (not cached), detector, post-processing
         // (score threshold 0.5; with random weights usually nothing passes, so the masks
         // of the 5 best queries are upsampled too, as a real image's few instances would be).
-        SAM3RT_CHECK(m.detector && model->impl().tokenizer, kUnsupported, "image_pipeline needs the detector");
+        SAM3RT_CHECK(m.detector && model_impl(*model).tokenizer, kUnsupported, "image_pipeline needs the detector");
         const at::Tensor rgb = image_rgb.defined() ? image_rgb : at::rand({S, S, 3}).mul_(255.0).to(at::kByte);
-        const auto& impl = model->impl();
+        const auto& impl = model_impl(*model);
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown& b) {
           auto t0 = Clock::now();
           const at::Tensor px = sam3rt::pipeline::preprocess_image(rgb.to(dev), S);
@@ -680,7 +680,7 @@ int main(int argc, char** argv) {
           const int64_t batch = std::string(c.name) == "vit_windows" ? 9 : 1;
           // On a GPU in the model's matmul dtype, as Attention::attend runs it there.
           const auto aopts = at::TensorOptions().device(dev).dtype(dev.is_cpu() ? at::kFloat
-                                                                                : model->impl().placement.matmul_dtype);
+                                                                                : model_impl(*model).placement.matmul_dtype);
           const at::Tensor q = at::randn({batch, c.tokens, c.heads, c.dim}, aopts).transpose(1, 2);
           const at::Tensor k = at::randn({batch, c.tokens, c.heads, c.dim}, aopts).transpose(1, 2);
           const at::Tensor v = at::randn({batch, c.tokens, c.heads, c.dim}, aopts).transpose(1, 2);
@@ -692,8 +692,8 @@ int main(int argc, char** argv) {
         }
       } else if (stage == "vit_blocks") {
         // One windowed and one global block bound from the checkpoint's first two layers.
-        sam3rt::io::WeightStore store(model->impl().file);
-        store.set_placement(model->impl().placement);
+        sam3rt::io::WeightStore store(model_impl(*model).file);
+        store.set_placement(model_impl(*model).placement);
         const sam3rt::VitConfig& full = m.vision_backbone->config();
         std::string prefix = "detector_model.vision_encoder.backbone";
         if (model->type_name() == "sam3_tracker") prefix = "tracker_model." + prefix;

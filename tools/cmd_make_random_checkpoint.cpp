@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "pipeline/random_checkpoint.h"
+#include "developer.h"
 
 namespace sam3rt::cli {
 
@@ -13,13 +13,13 @@ void add_make_random_checkpoint_command(CLI::App& app, int& exit_code) {
                                  "Write a random-weight checkpoint (real key names and shapes) for a config.json");
   auto config = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
-  auto options = std::make_shared<pipeline::RandomCheckpointOptions>();
+  auto options = std::make_shared<developer::RandomCheckpointOptions>();
   cmd->add_option("--config", *config, "config.json of a sam3, sam3_tracker or sam3_video model")->required();
   cmd->add_option("--out", *out, "output folder (config.json + model.safetensors)")->required();
   cmd->add_option("--seed", options->seed, "random seed");
   cmd->add_flag("--half", options->half, "store weights as float16 (half the size; loaded as float32)");
   cmd->callback([&exit_code, config, out, options] {
-    pipeline::make_random_checkpoint(*config, *out, *options);
+    developer::make_random_checkpoint(*config, *out, *options);
     std::printf("wrote %s/model.safetensors and %s/config.json (random weights, seed %llu): masks from it are "
                 "meaningless\n",
                 out->c_str(), out->c_str(), static_cast<unsigned long long>(options->seed));

@@ -9,21 +9,19 @@
 #include <cstring>
 
 #include "commands.h"
+#include "model_flags.h"
 #include "sam3rt/sam3rt.h"
-#include "server/server.h"
+#include "sam3rt/server.h"
 
 namespace sam3rt::cli {
 
 namespace {
 
 struct ServeArgs {
-  std::string model;
+  ModelOptions model;
   server::ServerOptions options;
   size_t cache_mb = 2048;
   size_t max_body_mb = 32;
-  int threads = 0;
-  std::string device = "cpu", precision = "fp32";
-  bool hf_text_only = false;
 };
 
 void run_serve(ServeArgs& a) {
@@ -36,23 +34,14 @@ void run_serve(ServeArgs& a) {
   SAM3RT_CHECK(pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) == 0, kInternal, "cannot block SIGINT/SIGTERM");
   std::signal(SIGPIPE, SIG_IGN);  // a client hanging up must not end the server
 
-  ModelOptions mo;
-  mo.model_dir = a.model;
-  mo.num_threads = a.threads;
-  mo.device = a.device;
-  mo.precision = a.precision;
-  mo.hf_text_only = a.hf_text_only;
-  auto model = Model::load(mo);
-  if (model->has_random_weights()) {
-    std::fprintf(stderr, "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for "
-                         "real results)\n", a.model.c_str());
-  }
+  auto model = Model::load(a.model);
+  if (model->has_random_weights()) note_random_weights(a.model.model_dir);
   a.options.cache_bytes = a.cache_mb << 20;
   a.options.max_body_bytes = a.max_body_mb << 20;
   server::Server server(model, a.options);
   const int port = server.start();
   std::printf("sam3rt serve: %s model from %s on http://%s:%d/ (Ctrl-C to stop)\n", model->type_name().c_str(),
-              a.model.c_str(), a.options.host.c_str(), port);
+              a.model.model_dir.c_str(), a.options.host.c_str(), port);
   std::fflush(stdout);
 
   int sig = 0;
@@ -67,7 +56,7 @@ void run_serve(ServeArgs& a) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "HTTP API and web page for click / box / text segmentation");
   auto a = std::make_shared<ServeArgs>();
-  cmd->add_option("--model", a->model, "model folder (config.json + model.safetensors)")->required();
+  add_model_flags(cmd, a->model, "transformers' text-only path (no geometry CLS token) instead of Meta's");
   cmd->add_option("--host", a->options.host, "address to bind (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", a->options.port, "TCP port (0 = any free port, printed on start)")
       ->check(CLI::Range(0, 65535));
@@ -81,12 +70,6 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   cmd->add_option("--max-prompts", a->options.max_prompts, "most texts + boxes + points in one request")
       ->check(CLI::Range(1, 10000));
-  cmd->add_option("--threads", a->threads, "CPU threads per model run (0 = all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--device", a->device, "cpu, cuda or cuda:N (needs a CUDA build)");
-  cmd->add_option("--precision", a->precision, "fp32, or bf16 matrix products (norms, softmax, scores stay fp32)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->add_flag("--hf-text-only", a->hf_text_only,
-                "transformers' text-only path (no geometry CLS token) instead of Meta's");
   cmd->add_flag("--log", a->options.log_requests, "log every request on stderr");
   cmd->callback([&exit_code, a] {
     run_serve(*a);

@@ -16,10 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "io/image.h"
-#include "render/video_writer.h"
+#include "model_flags.h"
 #include "sam3rt/sam3rt.h"
-#include "sam3rt/video.h"
 
 namespace sam3rt::cli {
 
@@ -29,11 +27,11 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 struct TrackArgs {
-  std::string model, video, out;
+  ModelOptions model;
+  std::string video, out;
   std::vector<std::string> texts, points, boxes, masks;
-  bool reverse = false, no_overlay = false, no_masks = false, hf_text_only = false;
-  int max_objects = 0, threads = 0;
-  std::string device = "cpu", precision = "fp32";
+  bool reverse = false, no_overlay = false, no_masks = false;
+  int max_objects = 0;
   int64_t start = -1, max_frames = 0;
   double fps = 0;
 };
@@ -228,20 +226,14 @@ void run_track(const TrackArgs& a) {
   std::map<size_t, at::Tensor> mask_images;
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].option != "--mask") continue;
-    const at::Tensor m = io::decode_image(prompts[i].path);
+    const at::Tensor m = decode_image(prompts[i].path);
     SAM3RT_CHECK(m.size(0) == H && m.size(1) == W, kInvalidArgument, "--mask '", prompts[i].text, "': the mask is ",
                  m.size(1), "x", m.size(0), " but the video is ", W, "x", H);
     mask_images[i] = m.select(2, 0).gt(127);
   }
 
   const auto t_load = Clock::now();
-  ModelOptions mo;
-  mo.model_dir = a.model;
-  mo.num_threads = a.threads;
-  mo.device = a.device;
-  mo.precision = a.precision;
-  mo.hf_text_only = a.hf_text_only;
-  auto model = Model::load(mo);
+  auto model = Model::load(a.model);
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   VideoOptions vo;
   vo.max_objects = a.max_objects;
@@ -301,12 +293,12 @@ void run_track(const TrackArgs& a) {
     header["objects"] = std::vector<int64_t>(ids.begin(), ids.end());
     header["prompts"] = std::move(prompt_json);
   }
-  render::TrackWriterOptions wo;
+  TrackWriterOptions wo;
   wo.dir = a.out;
   wo.mask_pngs = !a.no_masks;
   wo.overlay = !a.no_overlay;
   wo.fps = fps;
-  render::TrackWriter writer(wo, W, H, n, header.dump());
+  TrackWriter writer(wo, W, H, n, header.dump());
 
   Progress progress(total);
   std::map<std::string, double> stage_ms;
@@ -332,10 +324,7 @@ void run_track(const TrackArgs& a) {
       writer.finish([&](int64_t i) { return session.frame(i); }, text_mode ? trailer.dump() : "");
   const double track_s = std::chrono::duration<double>(Clock::now() - t_track).count();
 
-  if (model->has_random_weights()) {
-    std::fprintf(stderr, "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for "
-                         "real results)\n", a.model.c_str());
-  }
+  if (model->has_random_weights()) note_random_weights(a.model.model_dir);
   const size_t objects = text_mode ? seen.size() : ids.size();
   std::printf("tracked %zu object%s over %lld frame%s (%s from frame %lld) in %.1f s, %.2f frames/s (model load %.1f s)\n",
               objects, objects == 1 ? "" : "s", static_cast<long long>(done), done == 1 ? "" : "s",
@@ -356,7 +345,8 @@ void add_track_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
       "track", "Track objects through a video (file or frame folder) from clicks, boxes or masks on any frame");
   auto a = std::make_shared<TrackArgs>();
-  cmd->add_option("--model", a->model, "model folder (a sam3_video checkpoint, e.g. facebook/sam3)")->required();
+  add_model_flags(cmd, a->model,
+                  "--text: transformers' text-only detector query (no geometry CLS token) instead of Meta's");
   cmd->add_option("--video", a->video, "video file (mp4, avi, mkv, ...) or folder of JPEG/PNG frames")->required();
   cmd->add_option("--out", a->out, "output folder: masks/<object>/<frame>.png, overlay.mp4, tracks.json")->required();
   cmd->add_option("--point", a->points,
@@ -380,12 +370,6 @@ void add_track_command(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-overlay", a->no_overlay, "do not write overlay.mp4");
   cmd->add_flag("--no-masks", a->no_masks, "do not write mask PNGs (tracks.json still has every mask)");
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--device", a->device, "cpu, cuda or cuda:N (needs a CUDA build)");
-  cmd->add_option("--precision", a->precision, "fp32, or bf16 matrix products (norms, softmax, scores stay fp32)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->add_flag("--hf-text-only", a->hf_text_only,
-                "--text: transformers' text-only detector query (no geometry CLS token) instead of Meta's");
   cmd->callback([&exit_code, a] {
     run_track(*a);
     exit_code = 0;

@@ -4,8 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "pipeline/model_impl.h"
-#include "pipeline/verify.h"
+#include "developer.h"
 
 namespace sam3rt::cli {
 
@@ -23,12 +22,12 @@ void add_verify_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--device", *device, "cpu, cuda or cuda:N: where the model is bound and run (CUDA: TF32 off)");
   cmd->callback([&exit_code, dir, vocab, tolerance, precision, device] {
-    pipeline::VerifyOptions options;
+    developer::VerifyOptions options;
     options.tolerance = *tolerance;
     options.precision = *precision;
     options.device = *device;
-    options.bpe_vocab_path = find_bpe_vocab(*vocab);
-    options.on_result = [](const pipeline::TensorComparison& c) {
+    options.bpe_vocab_path = developer::find_bpe_vocab(*vocab);
+    options.on_result = [](const developer::TensorComparison& c) {
       if (!c.shape_ok) {
         std::printf("%-60s shape mismatch  FAIL\n", c.name.c_str());
         return;
@@ -36,7 +35,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
       std::printf("%-60s max_abs %.3e  rel_l2 %.3e  %s\n", c.name.c_str(), c.max_abs, c.rel_l2,
                   c.ok() ? "ok" : (c.has_nan ? "FAIL (NaN/Inf)" : "FAIL"));
     };
-    const pipeline::VerifyReport report = pipeline::verify_fixture(*dir, options);
+    const developer::VerifyReport report = developer::verify_fixture(*dir, options);
     for (const auto& s : report.skipped) std::printf("skipped: %s\n", s.c_str());
     std::printf("verify: %zu/%zu tensors within tolerance (worst rel-L2 %.3e)\n", report.passed(),
                 report.results.size(), report.worst_rel_l2());

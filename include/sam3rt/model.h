@@ -27,6 +27,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,10 +62,15 @@ class Model {
   // meaningless (benchmarks and demos only).
   bool has_random_weights() const;
 
-  struct Impl;
-  const Impl& impl() const { return *impl_; }
+  // Memory one encoded image holds in an ImageSession of this model (its pixels and the
+  // image features: backbone output, detector and tracker neck levels), estimated from
+  // the config, in bytes; on a GPU the features are device memory.
+  size_t estimated_image_bytes(int64_t width, int64_t height) const;
+
+  struct Impl;  // the library's own (src/pipeline/model_impl.h)
 
  private:
+  friend const Impl& model_impl(const Model& model);
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -101,12 +107,26 @@ class ImageSession {
   // level plus no_memory_embedding); transformers' Sam3TrackerModel omits that vector.
   ObjectResult predict(const ObjectPrompt& prompt);
 
+  // A request as the CLI and the server state it (types.h, SegmentRequest): resolves its
+  // mode, checks its prompts against the image and the model, runs segment() for every
+  // concept prompt (merged, by score) or predict() for the object prompt (candidates by
+  // IoU, the best only with request.best), and returns the answer every output is
+  // rendered from (render.h). Throws Error(kInvalidArgument) for an ambiguous or
+  // inconsistent request (naming the field), as segment() and predict() do for their
+  // prompts, Error(kUnsupported) when the model cannot serve the mode.
+  ImageAnswer run(const SegmentRequest& request);
+
   struct State;
 
  private:
   std::shared_ptr<const Model> model_;
   std::unique_ptr<State> state_;
 };
+
+// The mode a request runs in ("concept" or "object"), its prompts checked against it:
+// what ImageSession::run decides first, callable before any model is loaded (so that a
+// command can fail fast). Throws Error(kInvalidArgument) as run() does.
+std::string resolve_mode(const SegmentRequest& request);
 
 // Runs the backbone once on a batch of images and segments each with every prompt:
 // result[i][j] is image i with prompt j.

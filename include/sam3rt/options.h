@@ -35,6 +35,23 @@ struct ModelOptions {
   // the last model loaded sets it for every model of the process.
   bool allow_tf32 = false;
 
+  // CPU kernels (docs/performance.md, "What sam3rt does"). cpu_gemm: "auto" (default)
+  // runs float32 linear layers on sam3rt's own AVX-512 GEMM where a short measurement at
+  // the process's first load found it faster than the BLAS (about 50 ms, once per
+  // process), "own" where the CPU has AVX-512, "blas" never. fused_attention: the fused
+  // AVX-512 / AVX2 attention kernel where the CPU has it; false = ATen's operations in
+  // chunks. Each model keeps the kernels it was loaded with. For debugging, SAM3RT_GEMM
+  // (own|blas) and SAM3RT_FUSED_ATTENTION=off in the environment override both.
+  std::string cpu_gemm = "auto";
+  bool fused_attention = true;
+
+  // Keep freed activation memory in the process (glibc mallopt: mmap and trim thresholds
+  // 1 GiB), so that each pass reuses touched pages instead of faulting in new ones (2-3x
+  // faster passes on the machines measured; docs/performance.md). Process-wide, applied
+  // once, at the first load that asks; left alone when the environment sets glibc's own
+  // MALLOC_* tunables or GLIBC_TUNABLES (or SAM3RT_DEFAULT_MALLOC, for measuring).
+  bool tune_allocator = true;
+
   // Semantics where transformers differs from Meta's original model (docs/semantics.md).
   // false (default) = Meta: a text-only prompt still runs the geometry encoder and gets
   // the image-conditioned CLS token. true = transformers' text-only path (no CLS).

@@ -6,10 +6,13 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "sam3rt/options.h"
 
 namespace sam3rt {
 
@@ -79,6 +82,52 @@ struct ObjectResult {
   at::Tensor low_res_logits;
   int best = 0;                               // index of the candidate with the highest IoU
   std::map<std::string, double> timings_ms;  // per stage
+};
+
+// One segmentation request as `sam3rt segment`'s flags and the server's JSON state it:
+// the prompts of either mode, the mode itself optional. ImageSession::run resolves and
+// checks it (the one place that does) and answers with an ImageAnswer.
+struct SegmentRequest {
+  // "concept", "object", or empty: points or a mask input mean object, texts concept;
+  // boxes alone are ambiguous (an error asking for the mode), no prompt is an error.
+  std::string mode;
+  std::vector<std::string> texts;  // concept: one prompt per text, each with every box
+  std::vector<Box> boxes;          // concept: exemplars (a single text at most); object: one positive box
+  std::vector<Point> points;       // object
+  // Object: a mask of the image's size (bool / uint8) or low-resolution logits, as
+  // ObjectPrompt::mask_input.
+  at::Tensor mask_input;
+  std::string mask_input_name;  // how the answer echoes the mask input (a file name); empty: true
+  // Object: three candidates or one; unset = SAM's rule: three for a single click
+  // without a box (the ambiguous case), else one.
+  std::optional<bool> multimask;
+  bool best = false;        // object: only the candidate with the highest predicted IoU
+  SegmentOptions options;   // concept: threshold, NMS, how many
+};
+
+// An object-mode instance's place among the decoder's candidates.
+struct CandidateInfo {
+  int slot = 0;              // the decoder's output index
+  float iou = 0;             // predicted IoU
+  float object_score = 0;    // sigmoid(object-score logit)
+  bool best = false;         // the highest predicted IoU of the answer
+};
+
+// The answer to a SegmentRequest, in the one form every output is rendered from
+// (render.h: result JSON, overlays, mask PNGs).
+struct ImageAnswer {
+  std::string mode;             // "concept" or "object"
+  std::string model;            // Model::type_name()
+  bool random_weights = false;  // Model::has_random_weights(): masks are meaningless
+  int64_t width = 0, height = 0;
+  at::Tensor image;             // the RGB image answered, [H, W, 3] uint8 (for overlays)
+  // Concept: every prompt's instances, by score (highest first). Object: the candidates
+  // by predicted IoU, highest first (prompt "object", score = IoU, presence = object score).
+  std::vector<Instance> instances;
+  std::vector<CandidateInfo> candidates;  // object mode: one per instance
+  std::optional<ObjectPrompt> object_prompt;  // object mode: the prompt run (multimask resolved)
+  std::string mask_input_name;                // the request's, echoed with the prompt
+  std::map<std::string, double> timings_ms;
 };
 
 }  // namespace sam3rt

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include "sam3rt/error.h"
@@ -418,7 +420,20 @@ at::Tensor apply_exif_orientation(const at::Tensor& image_hwc, int orientation) 
   }
 }
 
-at::Tensor decode_image_bytes(const uint8_t* data, size_t size, const std::string& name) {
+}  // namespace sam3rt::io
+
+// The public functions (sam3rt/image.h).
+namespace sam3rt {
+
+using io::decode_with_backend;
+using io::encode_with_backend;
+using io::errno_text;
+using io::is_jpeg;
+using io::is_png;
+using io::scan_jpeg;
+using io::validate_png;
+
+at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name) {
   SAM3RT_CHECK(data != nullptr || size == 0, kInvalidArgument, "image ", name, ": null data");
   SAM3RT_CHECK(size > 0, kCorruption, "image ", name, ": empty file, not an image");
   if (is_png(data, size)) {
@@ -459,7 +474,7 @@ at::Tensor decode_image(const std::string& path) {
     SAM3RT_CHECK(bytes.size() <= static_cast<size_t>(INT_MAX), kUnsupported, "image ", path,
                  ": larger than 2 GiB");
   }
-  return decode_image_bytes(bytes.data(), bytes.size(), path);
+  return decode_image(bytes.data(), bytes.size(), path);
 }
 
 std::vector<uint8_t> encode_png(const at::Tensor& image) {
@@ -488,4 +503,41 @@ void write_png(const std::string& path, const at::Tensor& image) {
   SAM3RT_CHECK(!out.fail(), kIo, "cannot write ", path, ": ", errno_text(errno));
 }
 
-}  // namespace sam3rt::io
+std::optional<std::pair<int64_t, int64_t>> probe_image_size(const uint8_t* data, size_t size) {
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const auto be32 = [&](size_t at) {
+    return (uint32_t{data[at]} << 24) | (uint32_t{data[at + 1]} << 16) | (uint32_t{data[at + 2]} << 8) | data[at + 3];
+  };
+  if (size >= 24 && std::equal(kPng, kPng + 8, data) && std::equal(data + 12, data + 16, "IHDR")) {
+    return std::make_pair(int64_t{be32(16)}, int64_t{be32(20)});
+  }
+  if (size >= 4 && data[0] == 0xff && data[1] == 0xd8) {
+    size_t at = 2;
+    while (at + 4 <= size) {
+      if (data[at] != 0xff) return std::nullopt;
+      const uint8_t marker = data[at + 1];
+      if (marker == 0xff) {  // fill byte
+        ++at;
+        continue;
+      }
+      if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {  // no length
+        at += 2;
+        continue;
+      }
+      const size_t length = (size_t{data[at + 2]} << 8) | data[at + 3];
+      if (length < 2) return std::nullopt;
+      const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+      if (sof) {
+        if (at + 9 > size) return std::nullopt;
+        const int64_t h = (int64_t{data[at + 5]} << 8) | data[at + 6];
+        const int64_t w = (int64_t{data[at + 7]} << 8) | data[at + 8];
+        return std::make_pair(w, h);
+      }
+      if (marker == 0xda || marker == 0xd9) return std::nullopt;  // scan data before a frame header
+      at += 2 + length;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace sam3rt

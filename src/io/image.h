@@ -35,16 +35,20 @@
 #include <string>
 #include <vector>
 
+#include "sam3rt/image.h"
+
 namespace sam3rt::io {
 
-// The largest image decoded (width * height), OpenCV's default limit.
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 30;
+// decode_image, encode_png, write_png and kMaxImagePixels are the public ones
+// (sam3rt/image.h); the names below stay for the library's own use.
+using ::sam3rt::decode_image;
+using ::sam3rt::encode_png;
+using ::sam3rt::kMaxImagePixels;
+using ::sam3rt::write_png;
 
-// Decodes the file at `path` to RGB uint8 [H, W, 3].
-at::Tensor decode_image(const std::string& path);
-
-// Decodes an in-memory encoded image; `name` is used in error messages.
-at::Tensor decode_image_bytes(const uint8_t* data, size_t size, const std::string& name);
+inline at::Tensor decode_image_bytes(const uint8_t* data, size_t size, const std::string& name) {
+  return ::sam3rt::decode_image(data, size, name);
+}
 
 // EXIF orientation (1..8) of a JPEG, 1 when the data is not a JPEG or has no valid tag.
 int jpeg_exif_orientation(const uint8_t* data, size_t size);
@@ -53,12 +57,5 @@ int jpeg_exif_orientation(const uint8_t* data, size_t size);
 // a contiguous tensor: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
 // 7 transverse, 8 rotate 90 counter-clockwise.
 at::Tensor apply_exif_orientation(const at::Tensor& image_hwc, int orientation);
-
-// PNG bytes of a uint8 image: [H, W, 3] RGB, [H, W, 4] RGBA or [H, W] gray (any strides,
-// any device). Throws Error(kInvalidArgument) for another dtype or shape or an empty image.
-std::vector<uint8_t> encode_png(const at::Tensor& image);
-
-// encode_png written to `path`. Throws Error(kIo) naming the path if it cannot be written.
-void write_png(const std::string& path, const at::Tensor& image);
 
 }  // namespace sam3rt::io

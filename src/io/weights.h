@@ -46,9 +46,17 @@ class WeightScope;
 // multiply (nn::Linear, nn::Conv2d, nn::ConvTranspose2d) convert their weights to
 // `matmul_dtype` themselves (bfloat16: "bf16 matmuls, fp32 everything else";
 // docs/performance.md).
+// sam3rt's own CPU kernels, where the CPU has them (ModelOptions::cpu_gemm and
+// ::fused_attention decide; each module keeps the choice it was bound with).
+struct CpuKernels {
+  bool own_gemm = true;         // float32 linear layers on the own AVX-512 GEMM, else the BLAS
+  bool fused_attention = true;  // the fused AVX-512 / AVX2 attention, else the chunked path
+};
+
 struct Placement {
   at::Device device = at::Device(at::kCPU);
   at::ScalarType matmul_dtype = at::kFloat;
+  CpuKernels kernels;
 };
 
 class WeightStore {

@@ -93,12 +93,12 @@ bool fused_cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                         const AttentionMask& mask, double scale) {
-  return scaled_dot_product_attention(q, k, v, mask, scale, 0);
+  return scaled_dot_product_attention(q, k, v, mask, scale, AttentionKernel{});
 }
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                        const AttentionMask& mask, double scale, int64_t score_budget) {
-  const int64_t budget = score_budget > 0 ? score_budget : kScoreBudget;
+                                        const AttentionMask& mask, double scale, const AttentionKernel& kernel) {
+  const int64_t budget = kernel.score_budget > 0 ? kernel.score_budget : kScoreBudget;
   SAM3RT_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, kInternal, "attention expects [B, H, N, d] inputs");
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2);
   const int64_t Nk = k.size(2), dv = v.size(3);
@@ -142,7 +142,7 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   at::Tensor out_bnhd = at::empty({B, Nq, H, dv}, q.options());
   at::Tensor out = out_bnhd.transpose(1, 2);  // [B, H, Nq, dv]
 
-  if (fused_cpu_attention(q, k, v, additive, scale, out)) return out;
+  if (kernel.fused_cpu && fused_cpu_attention(q, k, v, additive, scale, out)) return out;
 
   // Chunks: as many query rows as fit the budget for one head, then as many heads.
   const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, budget / std::max<int64_t>(1, Nk)));
@@ -194,6 +194,7 @@ Attention::Attention(const io::WeightScope& s, int64_t dim, int64_t heads, int64
   o_proj = Linear(s.sub(out_name), internal_dim, dim);
   num_heads = heads;
   head_dim = internal_dim / heads;
+  kernel.fused_cpu = s.placement().kernels.fused_attention;
 }
 
 at::Tensor Attention::split_heads(const at::Tensor& x) const {
@@ -211,10 +212,10 @@ at::Tensor Attention::attend(const at::Tensor& qh, const at::Tensor& kh, const a
   // keep the softmax in fp32); on CPU it stays fp32 (the fused CPU kernel).
   const at::ScalarType dt = o_proj.weight.scalar_type();
   if (qh.is_cuda() && dt != qh.scalar_type()) {
-    const at::Tensor o = scaled_dot_product_attention(qh.to(dt), kh.to(dt), vh.to(dt), mask, scale);
+    const at::Tensor o = scaled_dot_product_attention(qh.to(dt), kh.to(dt), vh.to(dt), mask, scale, kernel);
     return o_proj.forward(merge_heads(o).to(qh.scalar_type()));
   }
-  return o_proj.forward(merge_heads(scaled_dot_product_attention(qh, kh, vh, mask, scale)));
+  return o_proj.forward(merge_heads(scaled_dot_product_attention(qh, kh, vh, mask, scale, kernel)));
 }
 
 at::Tensor Attention::forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

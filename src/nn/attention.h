@@ -30,14 +30,20 @@ struct AttentionMask {
 // the heads (transpose(1, 2) + reshape) costs no copy.
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                         const AttentionMask& mask, double scale);
-// The same with an explicit bound on the score chunk, in floats (benchmarks; 0 = default).
+// How the CPU computes it: the fused kernel where it applies (false: always the chunked
+// path), and the bound on a score chunk in floats (0 = the default).
+struct AttentionKernel {
+  bool fused_cpu = true;
+  int64_t score_budget = 0;
+};
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                        const AttentionMask& mask, double scale, int64_t score_budget);
+                                        const AttentionMask& mask, double scale, const AttentionKernel& kernel);
 
 struct Attention {
   Linear q_proj, k_proj, v_proj, o_proj;
   int64_t num_heads = 1;
   int64_t head_dim = 0;
+  AttentionKernel kernel;  // from the placement it was bound with
 
   Attention() = default;
   // dim: width of queries and of the output; internal_dim: width of q/k/v after

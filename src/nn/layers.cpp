@@ -54,7 +54,7 @@ at::Tensor in_weight_dtype(const at::Tensor& x, const at::Tensor& weight, Op op)
 namespace {
 // sam3rt's own AVX-512 GEMM (nn/cpu/gemm.h) for float32 CPU products big enough to pay
 // for packing; the BLAS otherwise.
-bool own_gemm(const at::Tensor& x, const at::Tensor& w) {
+bool own_gemm_applies(const at::Tensor& x, const at::Tensor& w) {
   if (!x.is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !w.is_cpu() ||
       w.dim() != 2 || w.stride(1) != 1 || !cpu::gemm_available()) {
     return false;
@@ -79,12 +79,12 @@ at::Tensor as_rows(const at::Tensor& x, int64_t K) {
 }  // namespace
 
 Linear::Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias)
-    : weight(for_matmul(s.take("weight", {out, in}), s)) {
+    : weight(for_matmul(s.take("weight", {out, in}), s)), own_gemm(s.placement().kernels.own_gemm) {
   if (has_bias) bias = for_matmul(s.take("bias", {out}), s);
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  if (own_gemm(x, weight)) {
+  if (own_gemm && own_gemm_applies(x, weight)) {
     const int64_t K = weight.size(1), N = weight.size(0);
     const at::Tensor rows = as_rows(x, K);
     at::Tensor y = at::empty({rows.size(0), N}, x.options());  // [M, N]
@@ -97,7 +97,7 @@ at::Tensor Linear::forward(const at::Tensor& x) const {
 }
 
 void Linear::accumulate_into(at::Tensor& y, const at::Tensor& x) const {
-  if (own_gemm(x, weight) && y.dim() == 2 && y.stride(1) == 1) {
+  if (own_gemm && own_gemm_applies(x, weight) && y.dim() == 2 && y.stride(1) == 1) {
     own_gemm_into(as_rows(x, weight.size(1)), weight, bias, y, true);
   } else if (weight.scalar_type() == y.scalar_type() && y.dim() == 2) {
     if (bias.defined()) y.add_(bias);

@@ -32,6 +32,7 @@ at::Tensor activate(const at::Tensor& x, Activation act);
 struct Linear {
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
+  bool own_gemm = false;  // the placement's choice: sam3rt's own CPU GEMM where it applies
   Linear() = default;
   Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]

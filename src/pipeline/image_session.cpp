@@ -6,6 +6,7 @@
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -58,7 +59,7 @@ void boxes_to_model(const std::vector<Box>& boxes, int64_t height, int64_t width
 std::vector<SegmentResult> run_prompts(const Model& model, const models::DetectorImageFeatures& image, int64_t b,
                                        int64_t height, int64_t width, const std::vector<ConceptPrompt>& prompts,
                                        const SegmentOptions& options, double encode_ms) {
-  const auto& impl = model.impl();
+  const auto& impl = model_impl(model);
   SAM3RT_CHECK(impl.modules->detector.has_value(), kUnsupported, "model type ", model.type_name(),
                " has no concept detector (needs sam3 or sam3_video)");
   models::DetectorImageFeatures one;
@@ -206,7 +207,7 @@ struct ImageSession::State {
   // The detector's neck levels and position encoding on the shared ViT output.
   const models::DetectorImageFeatures& detector_features(const Model& model) {
     if (!detector) {
-      const auto& m = *model.impl().modules;
+      const auto& m = *model_impl(model).modules;
       SAM3RT_CHECK(m.detector.has_value(), kUnsupported, "model type ", model.type_name(),
                    " has no concept detector (needs sam3 or sam3_video)");
       const auto t0 = Clock::now();
@@ -229,7 +230,7 @@ struct ImageSession::State {
       const auto t0 = Clock::now();
       models::TrackerImageOptions options;
       options.add_no_memory_embedding = true;  // Meta's single-image predictor
-      tracker = models::encode_tracker_vit(*model.impl().modules, vit, options);
+      tracker = models::encode_tracker_vit(*model_impl(model).modules, vit, options);
       tracker_neck_ms = ms_since(t0);
     }
     return *tracker;
@@ -245,14 +246,14 @@ ImageSession& ImageSession::operator=(ImageSession&&) noexcept = default;
 
 void ImageSession::set_image(const at::Tensor& rgb) {
   check_image(rgb);
-  const auto& m = *model_->impl().modules;
+  const auto& m = *model_impl(*model_).modules;
   SAM3RT_CHECK(m.vision_backbone.has_value(), kInternal, "model without a vision backbone");
   auto state = std::make_unique<State>();
   state->rgb = rgb;
   const auto t0 = Clock::now();
   // The uint8 image goes to the device first (a quarter of the float bytes), and is
   // resized and normalised there.
-  at::Tensor pixels = pipeline::preprocess_image(rgb.to(model_->impl().placement.device), model_->image_size());
+  at::Tensor pixels = pipeline::preprocess_image(rgb.to(model_impl(*model_).placement.device), model_->image_size());
   state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
   state->vit_ms = ms_since(t0);
   state_ = std::move(state);
@@ -279,7 +280,7 @@ ObjectResult ImageSession::predict(const ObjectPrompt& prompt) {
   SAM3RT_CHECK(model_->can_segment_objects(), kUnsupported, "model type ", model_->type_name(),
                " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
   const int64_t low_res = model_->low_res_mask_size();
-  const double S = static_cast<double>(model_->impl().modules->tracker->prompt_encoder.config().image_size);
+  const double S = static_cast<double>(model_impl(*model_).modules->tracker->prompt_encoder.config().image_size);
   const models::TrackerPrompts tp = object_prompt_to_model(prompt, height, width, S, low_res);
 
   const models::TrackerImageFeatures& features = state_->tracker_features(*model_);
@@ -291,12 +292,97 @@ ObjectResult ImageSession::predict(const ObjectPrompt& prompt) {
   r.timings_ms["tracker_neck"] = state_->tracker_neck_ms;
   auto t0 = Clock::now();
   const models::TrackerPrediction p =
-      models::predict_tracker(*model_->impl().modules, features, tp, prompt.multimask);
+      models::predict_tracker(*model_impl(*model_).modules, features, tp, prompt.multimask);
   r.timings_ms["tracker_decoder"] = ms_since(t0);
   t0 = Clock::now();
   postprocess_object(p, height, width, r);
   r.timings_ms["postprocess"] = ms_since(t0);
   return r;
+}
+
+// A request's mode (explicit, or read from its prompts), with its prompts checked
+// against it: the one place that decides, for the CLI, the server and the library.
+std::string resolve_mode(const SegmentRequest& r) {
+  std::string mode = r.mode;
+  if (mode.empty()) {
+    if (!r.points.empty() || r.mask_input.defined()) {
+      mode = "object";
+    } else if (!r.texts.empty()) {
+      mode = "concept";
+    } else if (!r.boxes.empty()) {
+      SAM3RT_FAIL(kInvalidArgument,
+                  "boxes alone are ambiguous: set the mode to concept (find every instance like the exemplar boxes) "
+                  "or object (segment the one object in the box)");
+    } else {
+      SAM3RT_FAIL(kInvalidArgument, "no prompt: give a text, boxes, points or a mask input");
+    }
+  }
+  SAM3RT_CHECK(mode == "concept" || mode == "object", kInvalidArgument, "the mode must be concept or object, not '",
+               mode, "'");
+  if (mode == "concept") {
+    SAM3RT_CHECK(r.points.empty(), kInvalidArgument, "points belong to object mode");
+    SAM3RT_CHECK(!r.mask_input.defined(), kInvalidArgument, "a mask input belongs to object mode");
+    SAM3RT_CHECK(!r.texts.empty() || !r.boxes.empty(), kInvalidArgument, "concept mode needs a text and/or boxes");
+    SAM3RT_CHECK(r.boxes.empty() || r.texts.size() <= 1, kInvalidArgument,
+                 "exemplar boxes go with a single text (got ", r.texts.size(), ")");
+    for (size_t i = 0; i < r.texts.size(); ++i) {
+      SAM3RT_CHECK(!r.texts[i].empty(), kInvalidArgument, "text ", i + 1, " is empty");
+    }
+  } else {
+    SAM3RT_CHECK(r.texts.empty(), kInvalidArgument, "a text belongs to concept mode");
+    SAM3RT_CHECK(!r.points.empty() || !r.boxes.empty() || r.mask_input.defined(), kInvalidArgument,
+                 "object mode needs points, a box or a mask input");
+    SAM3RT_CHECK(r.boxes.size() <= 1, kInvalidArgument, "object mode takes at most one box (got ", r.boxes.size(), ")");
+  }
+  return mode;
+}
+
+ImageAnswer ImageSession::run(const SegmentRequest& request) {
+  SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
+  ImageAnswer a;
+  a.mode = resolve_mode(request);
+  a.model = model_->type_name();
+  a.random_weights = model_->has_random_weights();
+  a.image = state_->rgb;
+  a.height = state_->rgb.size(0);
+  a.width = state_->rgb.size(1);
+  if (a.mode == "concept") {
+    std::vector<ConceptPrompt> prompts;
+    if (request.texts.empty()) prompts.push_back({"", request.boxes});
+    for (const auto& t : request.texts) prompts.push_back({t, request.boxes});
+    std::vector<SegmentResult> results = segment(prompts, request.options);
+    for (size_t i = 0; i < results.size(); ++i) {
+      for (const auto& [stage, ms] : results[i].timings_ms) {
+        if (stage == "vision_encoder" && i > 0) continue;  // the image was encoded once
+        a.timings_ms[stage] += ms;
+      }
+      for (auto& inst : results[i].instances) a.instances.push_back(std::move(inst));
+    }
+    std::stable_sort(a.instances.begin(), a.instances.end(),
+                     [](const Instance& x, const Instance& y) { return x.score > y.score; });
+    return a;
+  }
+  ObjectPrompt p;
+  p.points = request.points;
+  if (!request.boxes.empty()) p.box = request.boxes.front();
+  p.mask_input = request.mask_input;
+  p.multimask = request.multimask.value_or(p.points.size() == 1 && !p.box.has_value());
+  const ObjectResult r = predict(p);
+  // Candidates by predicted IoU, highest first (the decoder's order among equals).
+  std::vector<int> order(r.candidates.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return r.candidates[x].iou > r.candidates[y].iou; });
+  if (request.best && order.size() > 1) order.resize(1);
+  for (int i : order) {
+    const ObjectMask& c = r.candidates[i];
+    a.instances.push_back(Instance{"object", c.iou, c.object_score, c.box, c.mask, c.area});
+    a.candidates.push_back(CandidateInfo{i, c.iou, c.object_score, i == r.best});
+  }
+  a.object_prompt = std::move(p);
+  a.mask_input_name = request.mask_input_name;
+  a.timings_ms = r.timings_ms;
+  return a;
 }
 
 std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<const Model>& model,
@@ -308,9 +394,9 @@ std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<con
   for (const auto& im : images) check_image(im);
   const auto t0 = Clock::now();
   std::vector<at::Tensor> on_device;
-  for (const auto& im : images) on_device.push_back(im.to(model->impl().placement.device));
+  for (const auto& im : images) on_device.push_back(im.to(model_impl(*model).placement.device));
   at::Tensor pixels = pipeline::preprocess_batch(on_device, model->image_size());
-  const auto features = models::encode_detector_image(*model->impl().modules, pixels);
+  const auto features = models::encode_detector_image(*model_impl(*model).modules, pixels);
   const double encode_ms = ms_since(t0);
   std::vector<std::vector<SegmentResult>> out;
   for (size_t i = 0; i < images.size(); ++i) {

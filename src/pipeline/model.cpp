@@ -17,27 +17,6 @@ namespace sam3rt {
 
 namespace fs = std::filesystem;
 
-std::string find_bpe_vocab(const std::string& explicit_path) {
-  if (!explicit_path.empty()) return explicit_path;
-  const char* kName = "bpe_simple_vocab_16e6.txt.gz";
-  std::vector<fs::path> dirs;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const fs::path bin = exe.parent_path();
-    dirs.push_back(bin / "../share/sam3rt");  // installed
-    dirs.push_back(bin / "../assets");         // build tree inside the source tree
-    dirs.push_back(bin / "../../assets");
-  }
-#ifdef SAM3RT_SOURCE_ASSETS_DIR
-  dirs.push_back(SAM3RT_SOURCE_ASSETS_DIR);
-#endif
-  for (const auto& d : dirs) {
-    const fs::path p = d / kName;
-    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec).string();
-  }
-  return {};
-}
 
 Model::Impl::TextFeatures Model::Impl::text_features(const std::string& text) const {
   {
@@ -53,6 +32,12 @@ Model::Impl::TextFeatures Model::Impl::text_features(const std::string& text) co
                "this model (", model_type_name(config.type), ") has no text encoder");
   const int64_t context = config.detector->text.max_position_embeddings;
   const auto enc = tokenizer->encode(text, static_cast<int>(context));
+  const int64_t vocab = config.detector->text.vocab_size;
+  for (const int64_t id : enc.ids) {
+    SAM3RT_CHECK(id < vocab, kUnsupported, "text \"", text, "\" needs token id ", id,
+                 ", but this model's text encoder knows only ", vocab, " tokens (its vocabulary is smaller than ",
+                 "the tokenizer's ", tokenizer->vocab_size(), "): it cannot take text prompts");
+  }
   at::Tensor ids = at::tensor(enc.ids, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(placement.device);
   at::Tensor mask =
       at::tensor(enc.attention_mask, at::TensorOptions().dtype(at::kLong)).view({1, -1}).to(placement.device);
@@ -78,6 +63,8 @@ size_t Model::Impl::text_cache_size() const {
   return text_lru_.size();
 }
 
+const Model::Impl& model_impl(const Model& model) { return *model.impl_; }
+
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -86,12 +73,19 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
   SAM3RT_CHECK(!options.model_dir.empty(), kInvalidArgument, "no model folder given");
   // Keep large activation buffers instead of returning them to the kernel each pass
   // (first touch of fresh pages is slow here); once per process, see memory_tuning.h.
-  pipeline::tune_allocator_for_inference();
+  if (options.tune_allocator) pipeline::tune_allocator_for_inference();
   SAM3RT_CHECK(fs::is_directory(dir), kNotFound, options.model_dir, ": model folder not found");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->placement = pipeline::parse_placement(options.device, options.precision);
   if (impl->placement.device.is_cuda()) nn::compat::allow_tf32(options.allow_tf32);
+  // ATen defaults to one intra-op thread on these machines (toolchain.md §4); who gets
+  // the cores depends on the BLAS (pipeline/threading.h). Before the kernels are chosen:
+  // "auto" measures with these threads.
+  pipeline::apply_thread_plan(pipeline::plan_threads(options.num_threads));
+  if (impl->placement.device.is_cpu()) {
+    impl->placement.kernels = pipeline::cpu_kernels(options.cpu_gemm, options.fused_attention);
+  }
   impl->config = load_model_config((dir / "config.json").string());
   impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
   {
@@ -111,14 +105,42 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
                    "was not found");
       impl->tokenizer = text::ClipTokenizer::from_bpe_gz(bpe);
     }
-    SAM3RT_CHECK(static_cast<int64_t>(impl->tokenizer->vocab_size()) <= impl->config.detector->text.vocab_size,
-                 kCorruption, options.model_dir, ": tokenizer has ", impl->tokenizer->vocab_size(),
-                 " tokens but the text encoder only ", impl->config.detector->text.vocab_size);
+    // A text encoder with a smaller vocabulary than the tokenizer (test checkpoints) still
+    // loads: clicks, boxes and video need no text; a text it cannot encode is refused
+    // when it is given (text_features).
   }
-  // ATen defaults to one intra-op thread on these machines (toolchain.md §4); who gets
-  // the cores depends on the BLAS (pipeline/threading.h).
-  pipeline::apply_thread_plan(pipeline::plan_threads(options.num_threads));
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+namespace {
+
+// Float32 bytes of one vision neck's levels (one per scale factor) for a G x G grid.
+size_t neck_bytes(const VisionConfig& v) {
+  const double g = static_cast<double>(v.backbone.grid());
+  double cells = 0;
+  for (double s : v.scale_factors) cells += (s * g) * (s * g);
+  return static_cast<size_t>(cells) * static_cast<size_t>(v.fpn_hidden_size) * sizeof(float);
+}
+
+}  // namespace
+
+size_t Model::estimated_image_bytes(int64_t width, int64_t height) const {
+  const ModelConfig& c = impl_->config;
+  size_t bytes = static_cast<size_t>(width) * static_cast<size_t>(height) * 3;
+  const VisionConfig* vit = nullptr;
+  if (c.detector) {
+    bytes += neck_bytes(c.detector->vision);
+    vit = &c.detector->vision;
+  }
+  if (c.tracker) {
+    bytes += neck_bytes(c.tracker->vision);
+    if (!vit) vit = &c.tracker->vision;
+  }
+  if (vit) {
+    const auto g = static_cast<size_t>(vit->backbone.grid());
+    bytes += g * g * static_cast<size_t>(vit->backbone.hidden_size) * sizeof(float);
+  }
+  return bytes;
 }
 
 std::string Model::type_name() const { return model_type_name(impl_->config.type); }
@@ -135,3 +157,29 @@ bool Model::has_random_weights() const {
 }
 
 }  // namespace sam3rt
+
+namespace sam3rt::developer {
+
+std::string find_bpe_vocab(const std::string& explicit_path) {
+  if (!explicit_path.empty()) return explicit_path;
+  const char* kName = "bpe_simple_vocab_16e6.txt.gz";
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path bin = exe.parent_path();
+    dirs.push_back(bin / "../share/sam3rt");  // installed
+    dirs.push_back(bin / "../assets");         // build tree inside the source tree
+    dirs.push_back(bin / "../../assets");
+  }
+#ifdef SAM3RT_SOURCE_ASSETS_DIR
+  dirs.push_back(SAM3RT_SOURCE_ASSETS_DIR);
+#endif
+  for (const auto& d : dirs) {
+    const fs::path p = d / kName;
+    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec).string();
+  }
+  return {};
+}
+
+}  // namespace sam3rt::developer

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "developer/developer.h"
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "models/modules.h"
@@ -52,8 +53,10 @@ struct Model::Impl {
   mutable std::unordered_map<std::string, TextLru::iterator> text_index_;
 };
 
-// Where the bundled CLIP vocabulary is: options.bpe_vocab_path if set, else next to the
-// installed or built executable. Empty if nowhere.
-std::string find_bpe_vocab(const std::string& explicit_path);
+// The insides of a loaded model (library code only).
+const Model::Impl& model_impl(const Model& model);
+
+// Where the bundled CLIP vocabulary is (developer/developer.h).
+using developer::find_bpe_vocab;
 
 }  // namespace sam3rt

@@ -2,7 +2,11 @@
 
 #include <ATen/Context.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "nn/compat.h"
+#include "nn/cpu/gemm.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::pipeline {
@@ -36,6 +40,24 @@ io::Placement parse_placement(const std::string& device, const std::string& prec
                " GPU(s) are visible (cuda:0 to cuda:", count - 1, ")");
   p.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   return p;
+}
+
+io::CpuKernels cpu_kernels(const std::string& cpu_gemm, bool fused_attention) {
+  std::string gemm = cpu_gemm.empty() ? "auto" : cpu_gemm;
+  SAM3RT_CHECK(gemm == "auto" || gemm == "own" || gemm == "blas", kInvalidArgument, "unknown cpu_gemm '", cpu_gemm,
+               "' (expected auto, own or blas)");
+  if (const char* env = std::getenv("SAM3RT_GEMM"); env != nullptr && *env != '\0') {
+    gemm = std::strcmp(env, "off") == 0 ? "blas" : env;  // "off": the older spelling of blas
+    SAM3RT_CHECK(gemm == "auto" || gemm == "own" || gemm == "blas", kInvalidArgument, "SAM3RT_GEMM='", env,
+                 "' (expected auto, own or blas)");
+  }
+  if (const char* env = std::getenv("SAM3RT_FUSED_ATTENTION"); env != nullptr && std::strcmp(env, "off") == 0) {
+    fused_attention = false;
+  }
+  io::CpuKernels k;
+  k.own_gemm = gemm == "own" ? nn::cpu::gemm_available() : gemm == "auto" && nn::cpu::gemm_measured_faster();
+  k.fused_attention = fused_attention;
+  return k;
 }
 
 }  // namespace sam3rt::pipeline

@@ -41,6 +41,13 @@ at::Tensor random_tensor(const io::ExpectedTensor& t, at::Generator& gen) {
 
 }  // namespace
 
+}  // namespace sam3rt::pipeline
+
+namespace sam3rt::developer {
+
+namespace fs = std::filesystem;
+using pipeline::random_tensor;
+
 void make_random_checkpoint(const std::string& config_path, const std::string& out_dir,
                             const RandomCheckpointOptions& options) {
   const ModelConfig config = load_model_config(config_path);
@@ -62,4 +69,4 @@ void make_random_checkpoint(const std::string& config_path, const std::string& o
                      {"seed", std::to_string(options.seed)}});
 }
 
-}  // namespace sam3rt::pipeline
+}  // namespace sam3rt::developer

@@ -55,18 +55,6 @@ TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours
   return c;
 }
 
-size_t VerifyReport::passed() const {
-  size_t n = 0;
-  for (const auto& r : results) n += r.ok() ? 1 : 0;
-  return n;
-}
-
-double VerifyReport::worst_rel_l2() const {
-  double w = 0.0;
-  for (const auto& r : results) w = std::max(w, r.rel_l2);
-  return w;
-}
-
 namespace {
 
 constexpr double kOneGreyLevel = 2.0 / 255.0 + 1e-6;
@@ -329,12 +317,31 @@ std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folde
   const ModelConfig config = load_model_config((dir / "config.json").string());
   const std::string weights = (dir / "model.safetensors").string();
   io::WeightStore store(io::SafetensorsFile::open(weights));
-  const io::Placement placement = parse_placement(device, precision);
+  io::Placement placement = parse_placement(device, precision);
   if (placement.device.is_cuda()) nn::compat::allow_tf32(false);
+  if (placement.device.is_cpu()) placement.kernels = cpu_kernels("auto", true);
   store.set_placement(placement);
   auto modules = models::bind_modules(config, store);
   store.finish(weights);
   return modules;
+}
+
+}  // namespace sam3rt::pipeline
+
+namespace sam3rt::developer {
+
+using namespace pipeline;
+
+size_t VerifyReport::passed() const {
+  size_t n = 0;
+  for (const auto& r : results) n += r.ok() ? 1 : 0;
+  return n;
+}
+
+double VerifyReport::worst_rel_l2() const {
+  double w = 0.0;
+  for (const auto& r : results) w = std::max(w, r.rel_l2);
+  return w;
 }
 
 VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& options) {
@@ -371,4 +378,4 @@ VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& 
   return report;
 }
 
-}  // namespace sam3rt::pipeline
+}  // namespace sam3rt::developer

@@ -47,7 +47,7 @@ Box mask_box(const at::Tensor& mask) {
 // The tracker's modules, or Error(kUnsupported) naming what the model lacks.
 const models::Sam3Modules& video_modules(const std::shared_ptr<const Model>& model) {
   SAM3RT_CHECK(model != nullptr, kInvalidArgument, "VideoSession needs a loaded model");
-  const models::Sam3Modules& m = *model->impl().modules;
+  const models::Sam3Modules& m = *model_impl(*model).modules;
   SAM3RT_CHECK(m.tracker.has_value() && m.tracker->memory.has_value(), kUnsupported, "model type ",
                model->type_name(),
                " cannot track video: that needs the tracker with its memory (the sam3_video layout, e.g. "
@@ -347,7 +347,7 @@ void VideoSession::add_text(const std::string& text, int64_t frame) {
   State& s = *state_;
   SAM3RT_CHECK(!text.empty(), kInvalidArgument, "a text prompt must not be empty");
   s.check_frame(frame, "text");
-  const Model::Impl& impl = model_->impl();
+  const Model::Impl& impl = model_impl(*model_);
   SAM3RT_CHECK(model_->can_segment_concepts() && impl.tokenizer.has_value() && impl.modules->config.video.has_value(),
                kUnsupported, "model type ", model_->type_name(),
                " has no detector for text prompts on videos (needs the sam3_video layout)");

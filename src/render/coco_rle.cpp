@@ -69,6 +69,15 @@ std::vector<uint32_t> rle_string_to_runs(const std::string& counts) {
   return runs;
 }
 
+}  // namespace sam3rt::render
+
+// The public pair (sam3rt/render.h).
+namespace sam3rt {
+
+using render::rle_runs;
+using render::rle_runs_to_string;
+using render::rle_string_to_runs;
+
 CocoRle encode_coco_rle(const at::Tensor& mask) {
   CocoRle rle;
   rle.height = mask.size(0);
@@ -94,4 +103,4 @@ at::Tensor decode_coco_rle(const CocoRle& rle) {
   return flat.view({rle.width, rle.height}).t().contiguous();
 }
 
-}  // namespace sam3rt::render
+}  // namespace sam3rt

@@ -11,13 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "sam3rt/render.h"
+
 namespace sam3rt::render {
 
-struct CocoRle {
-  int64_t height = 0;
-  int64_t width = 0;
-  std::string counts;
-};
+// CocoRle, encode_coco_rle and decode_coco_rle are the public ones (sam3rt/render.h).
+using ::sam3rt::CocoRle;
+using ::sam3rt::decode_coco_rle;
+using ::sam3rt::encode_coco_rle;
 
 // Run lengths of a [H, W] bool/uint8 mask in column-major order, zeros first.
 std::vector<uint32_t> rle_runs(const at::Tensor& mask);
@@ -25,10 +26,5 @@ std::vector<uint32_t> rle_runs(const at::Tensor& mask);
 std::string rle_runs_to_string(const std::vector<uint32_t>& runs);
 // Inverse of rle_runs_to_string. Throws Error(kCorruption) on a malformed string.
 std::vector<uint32_t> rle_string_to_runs(const std::string& counts);
-
-CocoRle encode_coco_rle(const at::Tensor& mask);
-// Decodes to a [H, W] bool mask. Throws Error(kCorruption) if the runs do not cover
-// exactly H * W pixels.
-at::Tensor decode_coco_rle(const CocoRle& rle);
 
 }  // namespace sam3rt::render

@@ -1,4 +1,4 @@
-#include "render/overlay.h"
+#include "sam3rt/image.h"
 
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/where.h>
@@ -12,7 +12,7 @@
 
 #include "sam3rt/error.h"
 
-namespace sam3rt::render {
+namespace sam3rt {
 
 std::array<uint8_t, 3> instance_color(size_t i) {
   // A fixed palette of well-separated hues, then golden-angle hues beyond it.
@@ -87,4 +87,4 @@ at::Tensor draw_overlay(const at::Tensor& rgb, const std::vector<Instance>& inst
   return out;
 }
 
-}  // namespace sam3rt::render
+}  // namespace sam3rt

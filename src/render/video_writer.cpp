@@ -19,11 +19,11 @@
 
 #include "io/image.h"
 #include "render/coco_rle.h"
-#include "render/overlay.h"
+#include "sam3rt/image.h"
+#include "sam3rt/render.h"
 #include "sam3rt/error.h"
 
-namespace sam3rt::render {
-
+namespace sam3rt {
 namespace fs = std::filesystem;
 
 namespace {
@@ -44,6 +44,12 @@ void create_dirs(const fs::path& dir) {
 }
 
 }  // namespace
+}  // namespace sam3rt
+
+namespace sam3rt::render {
+
+namespace fs = std::filesystem;
+
 
 // --- VideoFileWriter -----------------------------------------------------------------
 
@@ -190,27 +196,6 @@ at::Tensor draw_track_overlay(const at::Tensor& rgb, const TrackFrame& frame, fl
   return out;
 }
 
-std::string track_frame_json(const TrackFrame& frame) {
-  nlohmann::ordered_json j;
-  j["frame"] = frame.index;
-  nlohmann::ordered_json objects = nlohmann::ordered_json::array();
-  for (const TrackedObject& o : frame.objects) {
-    nlohmann::ordered_json e;
-    e["id"] = o.id;
-    e["present"] = o.present;
-    e["score"] = o.score;
-    e["box"] = {o.box.x1, o.box.y1, o.box.x2, o.box.y2};
-    e["area"] = o.area;
-    if (o.mask.defined()) {
-      const CocoRle rle = encode_coco_rle(o.mask);
-      e["mask"] = {{"size", {rle.height, rle.width}}, {"counts", rle.counts}};
-    }
-    objects.push_back(std::move(e));
-  }
-  j["objects"] = std::move(objects);
-  return j.dump();
-}
-
 TrackFrame parse_track_frame_json(const std::string& json) {
   TrackFrame f;
   try {
@@ -243,10 +228,43 @@ TrackFrame parse_track_frame_json(const std::string& json) {
   return f;
 }
 
+}  // namespace sam3rt::render
+
+// The public writer (sam3rt/track_writer.h).
+namespace sam3rt {
+
+using render::VideoFileWriter;
+using render::can_write_video_files;
+using render::draw_track_overlay;
+using render::parse_track_frame_json;
+
 // --- TrackWriter -------------------------------------------------------------------------
 
-TrackWriter::TrackWriter(const TrackWriterOptions& options, int64_t width, int64_t height, int64_t num_frames,
-                         const std::string& header_json)
+struct TrackWriter::State {
+  State(const TrackWriterOptions& options, int64_t width, int64_t height, int64_t num_frames,
+        const std::string& header_json);
+  ~State();
+  void write_overlay_frame(const TrackFrame& frame, const at::Tensor& rgb);
+  void add(const TrackFrame& frame, const at::Tensor& rgb);
+  std::vector<std::string> finish(const std::function<at::Tensor(int64_t)>& frames, const std::string& trailer_json);
+
+  TrackWriterOptions options_;
+  int64_t width_, height_, num_frames_;
+  std::string header_json_;
+  std::string tmp_path_;
+  std::ofstream tmp_;
+  int64_t tmp_size_ = 0;
+  // Per frame: offset and length of its latest entry in the temporary file (length 0: none).
+  std::vector<std::pair<int64_t, int64_t>> index_;
+  std::unique_ptr<VideoFileWriter> overlay_;
+  bool overlay_in_order_ = true;
+  int64_t last_frame_ = -1;
+  int64_t added_ = 0;
+  bool finished_ = false;
+};
+
+TrackWriter::State::State(const TrackWriterOptions& options, int64_t width, int64_t height, int64_t num_frames,
+                          const std::string& header_json)
     : options_(options), width_(width), height_(height), num_frames_(num_frames), header_json_(header_json) {
   SAM3RT_CHECK(!options.dir.empty(), kInvalidArgument, "no output folder given");
   SAM3RT_CHECK(num_frames > 0 && width > 0 && height > 0, kInvalidArgument, "TrackWriter needs a non-empty video");
@@ -268,7 +286,7 @@ TrackWriter::TrackWriter(const TrackWriterOptions& options, int64_t width, int64
   if (options.overlay && !can_write_video_files()) create_dirs(dir / "overlay");
 }
 
-TrackWriter::~TrackWriter() {
+TrackWriter::State::~State() {
   if (tmp_.is_open()) tmp_.close();
   if (!finished_ && !tmp_path_.empty()) {
     std::error_code ec;
@@ -276,10 +294,10 @@ TrackWriter::~TrackWriter() {
   }
 }
 
-void TrackWriter::write_overlay_frame(const TrackFrame& frame, const at::Tensor& rgb) {
+void TrackWriter::State::write_overlay_frame(const TrackFrame& frame, const at::Tensor& rgb) {
   const at::Tensor image = draw_track_overlay(rgb, frame);
   if (!can_write_video_files()) {
-    io::write_png((fs::path(options_.dir) / "overlay" / frame_name(frame.index, ".png")).string(), image);
+    write_png((fs::path(options_.dir) / "overlay" / frame_name(frame.index, ".png")).string(), image);
     return;
   }
   if (!overlay_) {
@@ -289,7 +307,7 @@ void TrackWriter::write_overlay_frame(const TrackFrame& frame, const at::Tensor&
   overlay_->write(image);
 }
 
-void TrackWriter::add(const TrackFrame& frame, const at::Tensor& rgb) {
+void TrackWriter::State::add(const TrackFrame& frame, const at::Tensor& rgb) {
   SAM3RT_CHECK(!finished_, kInvalidArgument, "TrackWriter: add() after finish()");
   SAM3RT_CHECK(frame.index >= 0 && frame.index < num_frames_, kInvalidArgument, "TrackWriter: frame ", frame.index,
                " is outside the video (", num_frames_, " frames)");
@@ -300,7 +318,7 @@ void TrackWriter::add(const TrackFrame& frame, const at::Tensor& rgb) {
     for (const TrackedObject& o : frame.objects) {
       const fs::path obj_dir = dir / "masks" / std::to_string(o.id);
       if (!fs::is_directory(obj_dir)) create_dirs(obj_dir);
-      io::write_png((obj_dir / frame_name(frame.index, ".png")).string(), o.mask.to(at::kByte).mul(255));
+      write_png((obj_dir / frame_name(frame.index, ".png")).string(), o.mask.to(at::kByte).mul(255));
     }
   }
   const std::string entry = track_frame_json(frame);
@@ -322,8 +340,8 @@ void TrackWriter::add(const TrackFrame& frame, const at::Tensor& rgb) {
   ++added_;
 }
 
-std::vector<std::string> TrackWriter::finish(const std::function<at::Tensor(int64_t)>& frames,
-                                             const std::string& trailer_json) {
+std::vector<std::string> TrackWriter::State::finish(const std::function<at::Tensor(int64_t)>& frames,
+                                                    const std::string& trailer_json) {
   SAM3RT_CHECK(!finished_, kInvalidArgument, "TrackWriter: finish() called twice");
   nlohmann::ordered_json trailer = nlohmann::ordered_json::object();
   try {
@@ -398,4 +416,15 @@ std::vector<std::string> TrackWriter::finish(const std::function<at::Tensor(int6
   return written;
 }
 
-}  // namespace sam3rt::render
+TrackWriter::TrackWriter(const TrackWriterOptions& options, int64_t width, int64_t height, int64_t num_frames,
+                         const std::string& header_json)
+    : state_(std::make_unique<State>(options, width, height, num_frames, header_json)) {}
+TrackWriter::~TrackWriter() = default;
+void TrackWriter::add(const TrackFrame& frame, const at::Tensor& rgb) { state_->add(frame, rgb); }
+std::vector<std::string> TrackWriter::finish(const std::function<at::Tensor(int64_t)>& frames,
+                                             const std::string& trailer_json) {
+  return state_->finish(frames, trailer_json);
+}
+int64_t TrackWriter::frames_added() const { return state_->added_; }
+
+}  // namespace sam3rt

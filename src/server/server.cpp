@@ -1,4 +1,4 @@
-#include "server/server.h"
+#include "sam3rt/server.h"
 
 #include <ATen/ops/mul.h>
 
@@ -18,12 +18,11 @@
 #include <new>
 #include <thread>
 
-#include "io/image.h"
-#include "render/overlay.h"
-#include "render/result_json.h"
-#include "server/api.h"
-#include "server/page.h"
-#include "server/session_cache.h"
+#include "api.h"
+#include "page.h"
+#include "sam3rt/image.h"
+#include "sam3rt/render.h"
+#include "session_cache.h"
 
 namespace sam3rt::server {
 
@@ -102,11 +101,6 @@ class WorkerPool {
   bool done_ = false;
   std::vector<std::thread> threads_;
 };
-
-std::string png_base64(const at::Tensor& image) {
-  const std::vector<uint8_t> png = io::encode_png(image);
-  return base64_encode(png.data(), png.size());
-}
 
 }  // namespace
 
@@ -214,7 +208,7 @@ struct Server::Impl {
       const auto t0 = Clock::now();
       at::Tensor rgb;
       try {
-        rgb = io::decode_image_bytes(bytes, data->size(), "uploaded image");
+        rgb = decode_image(bytes, data->size(), "uploaded image");
       } catch (const Error& e) {
         // A bad upload is the client's mistake, whatever the decoder calls it.
         if (e.code() == ErrorCode::kUnsupported) throw ApiError(413, "payload too large", e.what());
@@ -231,7 +225,7 @@ struct Server::Impl {
       session.set_image(rgb);
       const double encode_ms = ms_since(t1);
       auto e = std::make_shared<ImageEntry>(cache.new_id(), std::move(session), rgb,
-                                            estimate_image_bytes(*model, rgb.size(1), rgb.size(0)));
+                                            model->estimated_image_bytes(rgb.size(1), rgb.size(0)));
       const std::string id = e->id;
       cache.insert(std::move(e));
       ordered_json j;
@@ -250,40 +244,10 @@ struct Server::Impl {
     RequestLimits limits;
     limits.max_prompts = options.max_prompts;
     limits.max_text_chars = options.max_text_chars;
-    const SegmentRequest r = parse_segment_request(req.body, e->width(), e->height(), limits);
-    if (r.mode == "object") {
-      SAM3RT_CHECK(model->can_segment_objects(), kUnsupported, "model type ", model->type_name(),
-                   " has no tracker for \"mode\": \"object\" (needs sam3_video, as facebook/sam3, or sam3_tracker)");
-    }
+    SegmentCall call = parse_segment_request(req.body, limits);
+    call.json.image_id = e->id;
     std::lock_guard<std::mutex> image_lock(e->mutex);  // one request at a time per image
-    send_json(res, 200, workers.run([&] { return answer(*e, r); }));
-  }
-
-  // Runs a parsed request on its image and renders the answer (on a pool thread, with
-  // the image's lock held by the caller).
-  std::string answer(ImageEntry& e, const SegmentRequest& r) {
-    ordered_json j;
-    SegmentResult shown;  // the instances of the answer, for PNGs and the overlay
-    if (r.mode == "object") {
-      const ObjectPrompt prompt = object_prompt(r);
-      ObjectAnswer answer = object_answer(e.session.predict(prompt), prompt, r.best);
-      j = std::move(answer.json);
-      shown = std::move(answer.instances);
-    } else {
-      shown = merge_results(e.session.segment(concept_prompts(r), r.options));
-      j = ordered_json::parse(render::result_json(shown));
-      j["mode"] = "concept";
-    }
-    j["image_id"] = e.id;
-    j["model"] = model->type_name();
-    if (model->has_random_weights()) j["note"] = "random-weight checkpoint: masks are meaningless";
-    if (r.png) {
-      for (size_t i = 0; i < shown.instances.size(); ++i) {
-        j["instances"][i]["mask_png"] = png_base64(shown.instances[i].mask.to(at::kByte).mul(255));
-      }
-    }
-    if (r.overlay) j["overlay_png"] = png_base64(render::draw_overlay(e.rgb, shown.instances));
-    return dump(j);
+    send_json(res, 200, workers.run([&] { return answer_json(e->session.run(call.request), call.json); }));
   }
 
   void remove(const httplib::Request& req, httplib::Response& res) {

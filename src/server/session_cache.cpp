@@ -1,41 +1,9 @@
-#include "server/session_cache.h"
+#include "session_cache.h"
 
 #include <cstdio>
 
-#include "pipeline/model_impl.h"
 
 namespace sam3rt::server {
-
-namespace {
-
-// Float32 bytes of one vision neck's levels (one per scale factor) for a G x G grid.
-size_t neck_bytes(const VisionConfig& v) {
-  const double g = static_cast<double>(v.backbone.grid());
-  double cells = 0;
-  for (double s : v.scale_factors) cells += (s * g) * (s * g);
-  return static_cast<size_t>(cells) * static_cast<size_t>(v.fpn_hidden_size) * sizeof(float);
-}
-
-}  // namespace
-
-size_t estimate_image_bytes(const Model& model, int64_t width, int64_t height) {
-  const ModelConfig& c = model.impl().config;
-  size_t bytes = static_cast<size_t>(width) * static_cast<size_t>(height) * 3;
-  const VisionConfig* vit = nullptr;
-  if (c.detector) {
-    bytes += neck_bytes(c.detector->vision);
-    vit = &c.detector->vision;
-  }
-  if (c.tracker) {
-    bytes += neck_bytes(c.tracker->vision);
-    if (!vit) vit = &c.tracker->vision;
-  }
-  if (vit) {
-    const auto g = static_cast<size_t>(vit->backbone.grid());
-    bytes += g * g * static_cast<size_t>(vit->backbone.hidden_size) * sizeof(float);
-  }
-  return bytes;
-}
 
 SessionCache::SessionCache(size_t budget_bytes) : budget_(budget_bytes), rng_(std::random_device{}()) {}
 

@@ -34,11 +34,6 @@ struct ImageEntry {
   int64_t height() const { return rgb.size(0); }
 };
 
-// Estimated bytes an encoded image holds: the RGB pixels plus the image features the
-// model keeps per image (detector neck levels, backbone output and, for models with a
-// tracker, its neck levels), all float32, sized from the model's config.
-size_t estimate_image_bytes(const Model& model, int64_t width, int64_t height);
-
 class SessionCache {
  public:
   explicit SessionCache(size_t budget_bytes);

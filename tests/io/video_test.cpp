@@ -24,7 +24,7 @@
 #include "io/image.h"
 #include "pipeline/preprocess.h"
 #include "render/coco_rle.h"
-#include "render/overlay.h"
+#include "sam3rt/image.h"
 #include "render/video_writer.h"
 #include "sam3rt/error.h"
 
@@ -328,7 +328,7 @@ TEST(TrackOverlay, BlendsPresentObjectsInTheirColourAndLeavesTheRest) {
   f.objects.push_back(make_object(9, false, 200, 300, 10, 60, 10, 60));  // absent: not drawn
   const at::Tensor out = render::draw_track_overlay(rgb, f);
   ASSERT_EQ(out.sizes(), rgb.sizes());
-  const auto c = render::instance_color(4);  // the colour of object id 4
+  const auto c = instance_color(4);  // the colour of object id 4
   for (int ch = 0; ch < 3; ++ch) {
     // Inside the mask, away from the 2-px outline: (v * 128 + c * 128 + 128) / 256.
     EXPECT_EQ(out[120][150][ch].item<int>(), (100 * 128 + c[ch] * 128 + 128) / 256) << ch;
@@ -349,12 +349,12 @@ TEST(TrackJson, EntriesRoundTrip) {
   f.objects.push_back(make_object(2, true, 20, 30, 3, 9, 4, 25));
   f.objects.push_back(make_object(5, false, 20, 30, 0, 0, 0, 0));
   f.objects.back().box = Box{};
-  const std::string line = render::track_frame_json(f);
+  const std::string line = track_frame_json(f);
   EXPECT_EQ(line.find('\n'), std::string::npos) << "one line";
   const nlohmann::json j = nlohmann::json::parse(line);
   EXPECT_EQ(j["frame"], 17);
   EXPECT_EQ(j["objects"][0]["box"], nlohmann::json::array({4.0, 3.0, 25.0, 9.0}));
-  EXPECT_EQ(j["objects"][0]["mask"]["counts"], render::encode_coco_rle(f.objects[0].mask).counts);
+  EXPECT_EQ(j["objects"][0]["mask"]["counts"], encode_coco_rle(f.objects[0].mask).counts);
   const TrackFrame g = render::parse_track_frame_json(line);
   EXPECT_EQ(g.index, 17);
   EXPECT_EQ(g.width, 30);
@@ -375,10 +375,10 @@ TEST(TrackJson, EntriesRoundTrip) {
 TEST(TrackWriter, FramesOutOfOrderComeOutInOrder) {
   TempDir d("writer");
   const std::vector<at::Tensor> frames = make_frames(5, 64, 48);
-  render::TrackWriterOptions o;
+  TrackWriterOptions o;
   o.dir = d.file("out");
   o.fps = 12;
-  render::TrackWriter w(o, 64, 48, 5, "{\"video\": {\"num_frames\": 5}}");
+  TrackWriter w(o, 64, 48, 5, "{\"video\": {\"num_frames\": 5}}");
   auto frame = [&](int64_t i, int64_t y) {
     TrackFrame f;
     f.index = i;

@@ -111,8 +111,11 @@ TEST(ScaledDotProductAttention, StridedInputsAndTheUnfusedPathAgree) {
   const at::Tensor kh = x.flip(1).view({2, 130, 4, 32}).transpose(1, 2);
   const at::Tensor fused = scaled_dot_product_attention(qh, kh, qh, {}, 0.17);
   const at::Tensor chunked = scaled_dot_product_attention(qh.to(at::kDouble), kh.to(at::kDouble),
-                                                          qh.to(at::kDouble), {}, 0.17, 1000);
+                                                          qh.to(at::kDouble), {}, 0.17, AttentionKernel{true, 1000});
   EXPECT_LT(rel_l2(fused, chunked), 1e-6);
+  // The chunked path chosen explicitly (the model option fused_attention = false), in fp32.
+  const at::Tensor unfused = scaled_dot_product_attention(qh, kh, qh, {}, 0.17, AttentionKernel{false, 1000});
+  EXPECT_LT(rel_l2(unfused, chunked), 1e-6);
   EXPECT_LT(rel_l2(fused, reference(qh, kh, qh, {}, 0.17)), 1e-6);
 }
 

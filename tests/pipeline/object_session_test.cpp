@@ -106,7 +106,7 @@ TEST_F(ObjectSession, ModelReportsTracker) {
   EXPECT_TRUE(model()->can_segment_objects());
   EXPECT_TRUE(model()->can_segment_concepts());
   EXPECT_TRUE(model()->has_random_weights());
-  const int64_t G = model()->impl().modules->tracker->prompt_encoder.grid();
+  const int64_t G = model_impl(*model()).modules->tracker->prompt_encoder.grid();
   EXPECT_EQ(model()->low_res_mask_size(), 4 * G);
 }
 
@@ -120,7 +120,7 @@ TEST_F(ObjectSession, MultimaskCandidates) {
   p.points = {{70.0f, 45.0f}};
   const ObjectResult r = s.predict(p);
   const int64_t L = model()->low_res_mask_size();
-  const int64_t M = model()->impl().config.tracker->mask_decoder.num_multimask_outputs;
+  const int64_t M = model_impl(*model()).config.tracker->mask_decoder.num_multimask_outputs;
   EXPECT_EQ(r.width, 160);
   EXPECT_EQ(r.height, 120);
   ASSERT_EQ(static_cast<int64_t>(r.candidates.size()), M);
@@ -176,7 +176,7 @@ TEST_F(ObjectSession, MultimaskCandidates) {
 // points scaled to the model input (x * S / W, y * S / H) and Meta's pixel features.
 TEST_F(ObjectSession, MatchesTrackerOnScaledPrompt) {
   const at::Tensor rgb = test_image();
-  const auto& m = *model()->impl().modules;
+  const auto& m = *model_impl(*model()).modules;
   const double S = static_cast<double>(m.tracker->prompt_encoder.config().image_size);
   models::TrackerImageOptions meta;
   meta.add_no_memory_embedding = true;
@@ -245,7 +245,7 @@ TEST_F(ObjectSession, RefinementWithPreviousLogits) {
   by_mask.mask_input = first.candidates[first.best].mask.to(at::kByte).mul(255);
   EXPECT_TRUE(at::equal(s.predict(by_mask).low_res_logits, mb.low_res_logits));
   // It is the logits +-10 resized by the tracker.
-  const auto& m = *model()->impl().modules;
+  const auto& m = *model_impl(*model()).modules;
   models::TrackerImageOptions meta;
   meta.add_no_memory_embedding = true;
   const auto f = models::encode_tracker_image(m, pipeline::preprocess_image(test_image(), model()->image_size()), meta);

@@ -62,7 +62,7 @@ class TextCache : public ::testing::Test {
     mo.num_threads = 1;
     model_ = Model::load(mo);
   }
-  const Model::Impl& impl() const { return model_->impl(); }
+  const Model::Impl& impl() const { return model_impl(*model_); }
 
   static fs::path* root_;
   std::shared_ptr<const Model> model_;
@@ -121,7 +121,7 @@ TEST_F(TextCache, ConcurrentUseStaysBoundedAndCorrect) {
   const auto reference_model = Model::load(mo);
   const size_t n = 2 * kBound;
   std::vector<TextFeatures> reference;
-  for (size_t i = 0; i < n; ++i) reference.push_back(reference_model->impl().text_features(prompt(i)));
+  for (size_t i = 0; i < n; ++i) reference.push_back(model_impl(*reference_model).text_features(prompt(i)));
 
   // Four threads over the same 2 x bound prompts, each twice in its own random order.
   constexpr int kThreads = 4;

@@ -303,11 +303,11 @@ struct Direct {
   models::VideoTracker tracker;
   float sx, sy;
   explicit Direct(const Env& e)
-      : tracker(*e.model->impl().modules, e.frames.size(0)),
-        sx(static_cast<float>(e.model->impl().config.tracker->image_size / 128.0)),
-        sy(static_cast<float>(e.model->impl().config.tracker->image_size / 96.0)) {}
+      : tracker(*model_impl(*e.model).modules, e.frames.size(0)),
+        sx(static_cast<float>(model_impl(*e.model).config.tracker->image_size / 128.0)),
+        sy(static_cast<float>(model_impl(*e.model).config.tracker->image_size / 96.0)) {}
   models::VideoFrameResult track(const Env& e, int64_t i, bool reverse) {
-    const int64_t S = e.model->impl().config.tracker->image_size;
+    const int64_t S = model_impl(*e.model).config.tracker->image_size;
     return tracker.track({i, pipeline::preprocess_image(e.frames[i], S), {}}, reverse);
   }
   at::Tensor points(const std::vector<Point>& p) const {

@@ -5,6 +5,7 @@
 // the LRU budget, limits, and `sam3rt serve` shutting down cleanly on SIGINT / SIGTERM.
 #include <ATen/ops/arange.h>
 #include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -22,14 +23,11 @@
 #include <regex>
 #include <thread>
 
-#include "io/image.h"
 #include "pipeline/random_checkpoint.h"
-#include "render/coco_rle.h"
-#include "render/result_json.h"
 #include "sam3rt/sam3rt.h"
+#include "sam3rt/server.h"
 #include "server/api.h"
 #include "server/page.h"
-#include "server/server.h"
 #include "server/session_cache.h"
 
 extern char** environ;
@@ -57,7 +55,7 @@ at::Tensor test_rgb(int64_t h, int64_t w) {
       .contiguous();
 }
 std::string png_bytes(const at::Tensor& rgb) {
-  const auto v = io::encode_png(rgb);
+  const auto v = encode_png(rgb);
   return {v.begin(), v.end()};
 }
 
@@ -281,12 +279,13 @@ TEST_F(ServerTest, ConceptSegmentationMatchesImageSession) {
 
   // The same prompts straight through the library give the same instances.
   ImageSession session(test_model());
-  session.set_image(io::decode_image_bytes(reinterpret_cast<const uint8_t*>(png_bytes(rgb).data()),
-                                           png_bytes(rgb).size(), "test"));
-  SegmentOptions so;
-  so.score_threshold = 0;
-  const SegmentResult expected = merge_results(session.segment(std::vector<ConceptPrompt>{{"shoe", {}}, {"red bag", {}}}, so));
-  const json want = json::parse(render::result_json(expected));
+  session.set_image(decode_image(reinterpret_cast<const uint8_t*>(png_bytes(rgb).data()), png_bytes(rgb).size(), "test"));
+  SegmentRequest request;
+  request.texts = {"shoe", "red bag"};
+  request.options.score_threshold = 0;
+  JsonOptions no_timings;
+  no_timings.timings = false;
+  const json want = json::parse(answer_json(session.run(request), no_timings));
   ASSERT_EQ(r.body["instances"].size(), want["instances"].size());
   ASSERT_EQ(want["instances"].size(), 16u);  // 8 queries a prompt, nothing filtered at 0
   std::set<std::string> prompts;
@@ -305,7 +304,7 @@ TEST_F(ServerTest, ConceptSegmentationMatchesImageSession) {
   // The RLE covers the image and its pixel count is the area.
   const json& m = r.body["instances"][0]["mask"];
   EXPECT_EQ(m["size"], (json{48, 64}));
-  const at::Tensor mask = render::decode_coco_rle({48, 64, m["counts"].get<std::string>()});
+  const at::Tensor mask = decode_coco_rle({48, 64, m["counts"].get<std::string>()});
   EXPECT_EQ(mask.sum().item<int64_t>(), r.body["instances"][0]["area"].get<int64_t>());
 
   // A threshold above every random score keeps nothing; max_instances caps.
@@ -325,12 +324,12 @@ TEST_F(ServerTest, PngMasksAndOverlayOnRequest) {
   ASSERT_EQ(r.body["instances"].size(), 4u);
   for (const auto& inst : r.body["instances"]) {
     const auto png = base64_decode(inst["mask_png"].get<std::string>());
-    const at::Tensor decoded = io::decode_image_bytes(png.data(), png.size(), "mask_png");  // [H, W, 3]
-    const at::Tensor rle = render::decode_coco_rle({40, 56, inst["mask"]["counts"].get<std::string>()});
+    const at::Tensor decoded = decode_image(png.data(), png.size(), "mask_png");  // [H, W, 3]
+    const at::Tensor rle = decode_coco_rle({40, 56, inst["mask"]["counts"].get<std::string>()});
     EXPECT_TRUE(decoded.select(2, 0).equal(rle.to(at::kByte).mul(255)));
   }
   const auto overlay = base64_decode(r.body["overlay_png"].get<std::string>());
-  const at::Tensor o = io::decode_image_bytes(overlay.data(), overlay.size(), "overlay_png");
+  const at::Tensor o = decode_image(overlay.data(), overlay.size(), "overlay_png");
   EXPECT_EQ(o.sizes(), (at::IntArrayRef{40, 56, 3}));
   // Without the flags there are no PNGs.
   const Reply plain = segment(id, {{"text", "cat"}, {"threshold", 0.0}});
@@ -387,7 +386,7 @@ TEST_F(ServerTest, ObjectModeMatchesImageSessionPredict) {
     EXPECT_FLOAT_EQ(got[k]["object_score"].get<float>(), w.object_score) << k;
     EXPECT_EQ(got[k]["best"], c == want.best) << k;
     EXPECT_EQ(got[k]["area"], w.area) << k;
-    EXPECT_EQ(got[k]["mask"]["counts"], render::encode_coco_rle(w.mask).counts) << k;
+    EXPECT_EQ(got[k]["mask"]["counts"], encode_coco_rle(w.mask).counts) << k;
     EXPECT_EQ(got[k]["box"], (json{w.box.x1, w.box.y1, w.box.x2, w.box.y2})) << k;
     EXPECT_FALSE(got[k].contains("score"));
     if (k > 0) EXPECT_GE(got[k - 1]["iou"].get<float>(), got[k]["iou"].get<float>());
@@ -426,7 +425,9 @@ TEST_F(ServerTest, ObjectModeMatchesImageSessionPredict) {
   expect_error(segment(id, {{"mode", "object"}, {"boxes", arr({bx(5, 5, 40, 30), bx(1, 1, 9, 9)})}}), 400,
                "at most one box");
   expect_error(segment(id, {{"mode", "object"}}), 400, "object mode needs");
-  expect_error(segment(id, {{"mask_input", {{"size", {10, 10}}, {"counts", "0"}}}}), 400, "but the image is 64x48");
+  const std::string empty_10x10 = encode_coco_rle(at::zeros({10, 10}, at::TensorOptions().dtype(at::kBool))).counts;
+  expect_error(segment(id, {{"mask_input", {{"size", {10, 10}}, {"counts", empty_10x10}}}}), 400,
+               "the image's size 64x48");
   expect_error(segment(id, {{"mask_input", {{"size", {48, 64}}, {"counts", "9"}}}}), 400, "mask_input");
   expect_error(segment(id, {{"mask_input", "all"}}), 400, "COCO RLE");
 }
@@ -444,7 +445,7 @@ TEST_F(ServerTest, SegmentRequestErrors) {
   expect_error(segment(id, {{"text", "a"}, {"nms", -1}}), 400, "nms");
   expect_error(segment(id, {{"text", "a"}, {"max_instances", 1.5}}), 400, "max_instances");
   expect_error(segment(id, {{"text", "a"}, {"multimask", "yes"}}), 400, "multimask");
-  expect_error(segment(id, {{"text", "a"}, {"mode", "everything"}}), 400, "\"mode\"");
+  expect_error(segment(id, {{"text", "a"}, {"mode", "everything"}}), 400, "the mode must be concept or object");
   expect_error(segment(id, {{"text", "a"}, {"boxes", arr({bx(0, 0, 65, 10)})}}), 400,
                "outside the 64x48 image");
   expect_error(segment(id, {{"text", "a"}, {"boxes", arr({bx(9, 0, 3, 10)})}}), 400,
@@ -455,8 +456,8 @@ TEST_F(ServerTest, SegmentRequestErrors) {
   expect_error(segment(id, {{"text", {"a", "b"}}, {"boxes", arr({bx(0, 0, 5, 5)})}}), 400,
                "single text");
   expect_error(segment(id, {{"mode", "concept"}, {"text", "a"}, {"points", arr({pt2(1, 1)})}}), 400,
-               "\"points\" belong");
-  expect_error(segment(id, {{"text", "a"}, {"points", arr({pt2(1, 1)})}}), 400, "\"text\" belongs");
+               "points belong to object mode");
+  expect_error(segment(id, {{"text", "a"}, {"points", arr({pt2(1, 1)})}}), 400, "a text belongs to concept mode");
   expect_error(segment(id, {{"points", arr({pt2(100, 1)})}}), 400, "outside");
   json many = json::array();
   for (int i = 0; i < 33; ++i) many.push_back("t" + std::to_string(i));
@@ -514,7 +515,7 @@ TEST(ServerLimits, BodySizePixelsPromptsAndCacheBudget) {
   o.max_body_bytes = 4096;
   o.max_image_pixels = 40 * 40;
   o.max_prompts = 3;
-  const size_t per_image = estimate_image_bytes(*model, 32, 32);
+  const size_t per_image = model->estimated_image_bytes(32, 32);
   o.cache_bytes = 2 * per_image + per_image / 2;  // room for two 32x32 images
   Server server(model, o);
   const int port = server.start();
@@ -611,39 +612,34 @@ TEST(ServerApi, StatusMappingAndHelpers) {
   EXPECT_EQ(probe_image_size(reinterpret_cast<const uint8_t*>(jpeg_start.data()), jpeg_start.size()), std::nullopt);
 }
 
-TEST(ServerApi, ModeResolutionFollowsTheCli) {
+TEST(ServerApi, RequestsParseIntoTheLibrarysRequest) {
   const RequestLimits limits;
-  const auto parse = [&](const json& j) { return parse_segment_request(j.dump(), 100, 80, limits); };
-  EXPECT_EQ(parse({{"text", "a"}}).mode, "concept");
-  EXPECT_EQ(parse({{"points", arr({pt2(1, 2)})}}).mode, "object");
-  EXPECT_EQ(parse({{"points", arr({pt2(1, 2)})}, {"boxes", arr({bx(1, 1, 5, 5)})}}).mode,
-            "object");
+  const auto parse = [&](const json& j) { return parse_segment_request(j.dump(), limits).request; };
+  // The mode is the library's to decide (resolve_mode), as for `sam3rt segment`.
+  EXPECT_EQ(resolve_mode(parse({{"text", "a"}})), "concept");
+  EXPECT_EQ(resolve_mode(parse({{"points", arr({pt2(1, 2)})}})), "object");
+  EXPECT_EQ(resolve_mode(parse({{"points", arr({pt2(1, 2)})}, {"boxes", arr({bx(1, 1, 5, 5)})}})), "object");
   const SegmentRequest r = parse({{"text", {"a", "b"}}, {"threshold", 0.25}, {"nms", 0.6}, {"max_instances", 5}});
   EXPECT_EQ(r.texts, (std::vector<std::string>{"a", "b"}));
   EXPECT_FLOAT_EQ(r.options.score_threshold, 0.25f);
   EXPECT_TRUE(r.options.nms);
   EXPECT_FLOAT_EQ(r.options.nms_iou, 0.6f);
   EXPECT_EQ(r.options.max_instances, 5);
-  EXPECT_FALSE(r.multimask.has_value());  // unset: object_prompt applies the CLI's default
-  const auto prompts = concept_prompts(r);
-  ASSERT_EQ(prompts.size(), 2u);
-  EXPECT_EQ(prompts[1].text, "b");
-  const SegmentRequest p = parse({{"points", arr({pt(1.5, 2, 0), pt2(3, 4)})},
-                                  {"multimask", false}});
+  EXPECT_FALSE(r.multimask.has_value());  // unset: ImageSession::run applies SAM's rule
+  const SegmentCall call = parse_segment_request(R"({"text": "a", "png": true, "timings": false})", limits);
+  EXPECT_TRUE(call.json.mask_png);
+  EXPECT_FALSE(call.json.overlay);
+  EXPECT_FALSE(call.json.timings);
+  const SegmentRequest p = parse({{"points", arr({pt(1.5, 2, 0), pt2(3, 4)})}, {"multimask", false}});
   ASSERT_EQ(p.points.size(), 2u);
   EXPECT_FLOAT_EQ(p.points[0].x, 1.5f);
   EXPECT_FALSE(p.points[0].positive);
   EXPECT_TRUE(p.points[1].positive);
   EXPECT_EQ(p.multimask, std::optional<bool>(false));
-  EXPECT_FALSE(object_prompt(p).multimask);
-  EXPECT_TRUE(object_prompt(parse({{"points", arr({pt2(1, 2)})}})).multimask);  // one click: 3 candidates
-  EXPECT_FALSE(object_prompt(parse({{"points", arr({pt2(1, 2), pt2(3, 4)})}})).multimask);
-  EXPECT_FALSE(object_prompt(parse({{"points", arr({pt2(1, 2)})}, {"boxes", arr({bx(1, 1, 5, 5)})}})).multimask);
-  EXPECT_TRUE(object_prompt(parse({{"points", arr({pt2(1, 2), pt2(3, 4)})}, {"multimask", true}})).multimask);
-  EXPECT_THROW(parse({{"mode", "object"}, {"text", "a"}}), Error);
-  EXPECT_THROW(parse({{"mode", "object"},
-                      {"boxes", arr({bx(1, 1, 5, 5), bx(1, 1, 5, 5)})}}),
-               Error);
+  EXPECT_THROW(resolve_mode(parse({{"mode", "object"}, {"text", "a"}})), Error);
+  EXPECT_THROW(resolve_mode(parse({{"mode", "object"}, {"boxes", arr({bx(1, 1, 5, 5), bx(1, 1, 5, 5)})}})), Error);
+  // A number beyond double's range is a malformed request, not a server failure.
+  EXPECT_THROW(parse_segment_request(R"({"points": [{"x": 1e400, "y": -1, "label": 1}]})", limits), Error);
 }
 
 // `sam3rt serve` as a process: prints its port, answers, and exits 0 on SIGTERM / SIGINT.

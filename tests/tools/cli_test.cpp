@@ -148,8 +148,8 @@ TEST_F(Cli, SegmentWritesOverlayMasksAndCocoRle) {
     EXPECT_LE(inst["score"].get<double>(), previous);
     previous = inst["score"].get<double>();
     EXPECT_EQ(inst["mask"]["size"], (std::vector<int>{500, 332}));
-    render::CocoRle rle{500, 332, inst["mask"]["counts"].get<std::string>()};
-    const at::Tensor mask = render::decode_coco_rle(rle);
+    CocoRle rle{500, 332, inst["mask"]["counts"].get<std::string>()};
+    const at::Tensor mask = decode_coco_rle(rle);
     EXPECT_EQ(mask.sum().item<int64_t>(), inst["area"].get<int64_t>());
     char name[32];
     std::snprintf(name, sizeof(name), "mask_%03zu.png", i);
@@ -219,7 +219,7 @@ TEST_F(Cli, SegmentRejectsBadInput) {
       {base + img + " --mode concept --box 10,10,400,50", 1, "outside the 332x500 image"},
       {base + img + " --mode concept --box 50,10,20,50", 1, "x2 > x1"},
       {base + img + " --mode concept --box 1,2,3", 1, "expected x1,y1,x2,y2"},
-      {base + img + " --text shoe --mode sideways", 1, "--mode must be concept or object"},
+      {base + img + " --text shoe --mode sideways", 1, "the mode must be concept or object"},
       {base + " --image " + (dir_ / "nope.jpg").string() + " --text shoe", 1, "nope.jpg"},
       {base + " --image " + data("images/not_an_image.png") + " --text shoe", 1, "not_an_image.png"},
       {base + img + " --text shoe --frobnicate", 2, "frobnicate"},

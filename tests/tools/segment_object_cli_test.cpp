@@ -152,13 +152,13 @@ TEST_F(SegmentObjectCli, SinglePointGivesThreeCandidates) {
     char name[32];
     std::snprintf(name, sizeof(name), "mask_%03zu.png", i);
     const at::Tensor png = io::decode_image((dir / name).string()).select(2, 0).gt(127);
-    render::CocoRle rle;
+    CocoRle rle;
     rle.height = e["mask"]["size"][0];
     rle.width = e["mask"]["size"][1];
     rle.counts = e["mask"]["counts"];
     EXPECT_EQ(rle.height, 100);
     EXPECT_EQ(rle.width, 150);
-    const at::Tensor decoded = render::decode_coco_rle(rle);
+    const at::Tensor decoded = decode_coco_rle(rle);
     EXPECT_TRUE(at::equal(decoded, png)) << name;
     EXPECT_EQ(decoded.sum().item<int64_t>(), e["area"].get<int64_t>());
   }
@@ -228,11 +228,11 @@ TEST_F(SegmentObjectCli, BadInputIsOneLineAndNonZero) {
   expect_fails("--mode object --box 90,10,40,60", "needs x2 > x1 and y2 > y1");
   expect_fails("--mode object --box 10,10,160,60", "lies outside the 150x100 image");
   expect_fails("--mode object --box 10,10,40,60,neg", "negative");
-  expect_fails("--mode object --box 10,10,40,60 --box 0,0,5,5", "at most one --box");
+  expect_fails("--mode object --box 10,10,40,60 --box 0,0,5,5", "object mode takes at most one box");
   expect_fails("--point 60,40 --mask-input '" + (*root_ / "small_mask.png").string() + "'",
                "is 150x50 but the image is 150x100");
-  expect_fails("--mode object", "needs --point, --box or --mask-input");
-  expect_fails("--point 60,40 --text cat", "--text belongs to --mode concept");
+  expect_fails("--mode object", "object mode needs points, a box or a mask input");
+  expect_fails("--point 60,40 --text cat", "a text belongs to concept mode");
   // Boxes alone stay ambiguous.
   expect_fails("--box 10,10,40,60", "ambiguous");
 }

@@ -114,11 +114,11 @@ void check_outputs(const fs::path& out, const std::vector<int64_t>& frame_order,
       const float score = o["score"].get<float>();
       EXPECT_GE(score, 0.0f);
       EXPECT_LE(score, 1.0f);
-      render::CocoRle rle{o["mask"]["size"][0].get<int64_t>(), o["mask"]["size"][1].get<int64_t>(),
+      CocoRle rle{o["mask"]["size"][0].get<int64_t>(), o["mask"]["size"][1].get<int64_t>(),
                           o["mask"]["counts"].get<std::string>()};
       ASSERT_EQ(rle.height, 136);
       ASSERT_EQ(rle.width, 240);
-      const at::Tensor mask = render::decode_coco_rle(rle);
+      const at::Tensor mask = decode_coco_rle(rle);
       if (pngs) {
         char name[16];
         std::snprintf(name, sizeof(name), "%05lld.png", static_cast<long long>(frame_order[i]));

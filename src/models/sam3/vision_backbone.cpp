@@ -93,7 +93,8 @@ void VisionBackbone::run_layer(const VitLayer& layer, at::Tensor& x, const nn::R
     k = k.to(adt);
     v = v.to(adt);
   }
-  at::Tensor o = nn::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {}, 1.0);
+  at::Tensor o =
+      nn::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {}, 1.0, attn.kernel);
   q.reset();
   k.reset();
   v.reset();

@@ -12,9 +12,15 @@
 
 namespace sam3rt::nn::cpu {
 
-// Whether gemm_abt runs here (an AVX-512 CPU and a build with the x86 kernels;
-// SAM3RT_GEMM=off in the environment turns it off to compare with the BLAS).
+// Whether gemm_abt runs here (an AVX-512 CPU and a build with the x86 kernels).
 bool gemm_available();
+
+// Whether gemm_abt beat the BLAS (at::mm) on this CPU: float32, 1536 x 1024 x 1024 (a
+// ViT block's shape, cut down), best of 3 runs each with the threads the process has
+// now. Measured once per process, at the first call (about 50 ms on 2 cores), then
+// cached; false without gemm_available(). Which one wins differs between CPUs (an AMD
+// EPYC: own 361 against 229 GFLOP/s; an Intel Xeon: 265 against 350). Thread-safe.
+bool gemm_measured_faster();
 
 // C[M, N] = A[M, K] W[N, K]^T + bias[N] (bias may be null), or C += that when accumulate.
 // Row-major with row strides lda, ldw, ldc (elements). Requires gemm_available().
