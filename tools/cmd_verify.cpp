@@ -37,6 +37,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
     };
     const developer::VerifyReport report = developer::verify_fixture(*dir, options);
     for (const auto& s : report.skipped) std::printf("skipped: %s\n", s.c_str());
+    for (const auto& n : report.notes) std::printf("note: %s\n", n.c_str());
     std::printf("verify: %zu/%zu tensors within tolerance (worst rel-L2 %.3e)\n", report.passed(),
                 report.results.size(), report.worst_rel_l2());
     std::fflush(stdout);

@@ -30,11 +30,6 @@ struct TensorComparison {
   double max_abs_tolerance = -1.0;  // when >= 0, a max_abs bound instead of rel_l2
   bool has_nan = false;   // NaN or Inf in ours
   bool shape_ok = true;
-  // A binarised mask compared as pixels: how many differ from the reference, and how many
-  // of those sit where the reference's own logit is within kFlipMargin of the threshold
-  // (a rounding-level difference flips them). Set by verifiers that know the logits.
-  int64_t flipped = -1;
-  int64_t flipped_at_threshold = -1;
   bool ok() const {
     return shape_ok && !has_nan && (max_abs_tolerance >= 0 ? max_abs <= max_abs_tolerance : rel_l2 <= tolerance);
   }
@@ -46,11 +41,15 @@ struct VerifyOptions {
   std::string device = "cpu";      // "cpu", "cuda", "cuda:N": where the model is bound and run
   std::string bpe_vocab_path;      // CLIP merges file for tokenizer fixtures
   std::function<void(const TensorComparison&)> on_result;  // called as each tensor is compared
+  std::function<void(const std::string&)> on_note;         // called as each note is made
 };
 
 struct VerifyReport {
   std::vector<TensorComparison> results;
   std::vector<std::string> skipped;  // cases or tensors sam3rt does not run yet, with a reason
+  // Discrete decisions verify aligned with the reference's, each said: a memory mask
+  // pixel whose logit rounding put on the other side of the threshold (tracker video).
+  std::vector<std::string> notes;
   size_t passed() const;
   double worst_rel_l2() const;
   bool ok() const { return !results.empty() && passed() == results.size(); }

@@ -367,7 +367,12 @@ VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& 
   } else if (model == "sam3_tracker") {
     verify_tracker_model(dir, index, options, rec);
   } else if (model == "sam3_tracker_video") {
-    verify_tracker_video(dir_string, options, [&](const TensorComparison& c) { rec.add(c); },
+    VerifyOptions noted = options;
+    noted.on_note = [&](const std::string& n) {
+      report.notes.push_back(n);
+      if (options.on_note) options.on_note(n);
+    };
+    verify_tracker_video(dir_string, noted, [&](const TensorComparison& c) { rec.add(c); },
                          [&](const std::string& s) { rec.skip(s); });
   } else if (model == "sam3_video") {
     verify_text_video(dir_string, options, [&](const TensorComparison& c) { rec.add(c); },

@@ -4,6 +4,7 @@
 #include <ATen/ops/upsample_bilinear2d.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -161,6 +162,30 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
   // as transformers does (a later case corrects frames tracked long before).
   models::VideoTrackerOptions vopts;
   vopts.history_radius = -1;
+  // A memory mask is binarised at logit 0; where a pixel's logit is within rounding of 0,
+  // ours and the reference's can fall on either side, and the memory of every later frame
+  // differs. The reference's binarisation (from its output logits of the frame) is taken
+  // instead, and every flip is reported as a note, not hidden in a wider tolerance.
+  std::string prefix_now;  // "<case>.<stage>.frame<f>." of the track() call running
+  vopts.reference_memory_mask_logits = [&](int64_t, int64_t object_id) -> at::Tensor {
+    const std::string masks = prefix_now + "pred_masks", ids = prefix_now + "object_ids";
+    if (prefix_now.empty() || outputs->find(masks) == nullptr || outputs->find(ids) == nullptr) return {};
+    const at::Tensor object_ids = outputs->tensor(ids).to(at::kLong).reshape({-1});
+    for (int64_t i = 0; i < object_ids.size(0); ++i) {
+      if (object_ids[i].item<int64_t>() == object_id) return outputs->tensor(masks).select(0, i);
+    }
+    return {};
+  };
+  auto note_flips = [&](const std::string& prefix, const models::VideoTrackerTrace& t) {
+    for (const auto& fl : t.memory_mask_flips) {
+      if (fl.pixels == 0 || !options.on_note) continue;
+      char largest[32];
+      std::snprintf(largest, sizeof(largest), "%.1e", static_cast<double>(fl.largest_logit));
+      options.on_note(prefix + "memory mask of object " + std::to_string(fl.object_id) + ": " +
+                      std::to_string(fl.pixels) + " pixel(s) binarised otherwise than the reference (|logit| <= " +
+                      largest + "); the reference's binarisation was used");
+    }
+  };
   models::VideoTracker tracker(*modules, pixels.size(0), vopts);
   auto frame = [&](int64_t f) { return models::VideoFrame{f, pixels.select(0, f).unsqueeze(0), {}}; };
   auto add = [&](int64_t obj, int64_t f, Prompt& p) {
@@ -194,7 +219,9 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
                      " has no prompt obj", obj, ".frame", f);
         add(obj, f, p->second);
         const std::string prefix = c + "." + stage + ".frame" + std::to_string(f) + ".";
+        prefix_now = prefix;
         check_frame(prefix, tracker.track(frame(f), false, &trace), trace);
+        note_flips(prefix, trace);
       }
     }
     auto prop = sit->second.find("propagate");
@@ -207,7 +234,9 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
     }
     for (int64_t f : prop->second) {
       const std::string prefix = c + ".propagate.frame" + std::to_string(f) + ".";
+      prefix_now = prefix;
       check_frame(prefix, tracker.track(frame(f), false, &trace), trace);
+      note_flips(prefix, trace);
     }
   }
   for (const auto& [key, p] : prompts) {

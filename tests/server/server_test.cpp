@@ -29,6 +29,7 @@
 #include "server/api.h"
 #include "server/page.h"
 #include "server/session_cache.h"
+#include "testing/cli.h"
 
 extern char** environ;
 
@@ -314,6 +315,47 @@ TEST_F(ServerTest, ConceptSegmentationMatchesImageSession) {
   const Reply capped = segment(id, {{"text", "shoe"}, {"threshold", 0.0}, {"max_instances", 3}});
   ASSERT_EQ(capped.status, 200) << capped.raw;
   EXPECT_EQ(capped.body["instances"].size(), 3u);
+}
+
+// One result model, rendered once: `sam3rt segment --no-timings` and the server (with
+// "timings": false) write the same bytes for the same image and prompts; the server's
+// answer has one line more, the image_id it was asked about.
+TEST_F(ServerTest, CliAndServerWriteTheSameJson) {
+  const at::Tensor rgb = test_rgb(48, 64);
+  const fs::path dir = checkpoint_dir().parent_path() / ("sam3rt_same_json_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string image = (dir / "picture.png").string();
+  write_png(image, rgb);
+  const std::string id = upload(png_bytes(rgb));
+  struct Case {
+    std::string flags;
+    json request;
+  };
+  const std::vector<Case> cases = {
+      {"--text shoe --text 'red bag' --threshold 0", {{"text", {"shoe", "red bag"}}, {"threshold", 0.0}}},
+      {"--text shoe --box 4,6,30,40 --threshold 0.01", {{"text", "shoe"}, {"boxes", arr({bx(4, 6, 30, 40)})}, {"threshold", 0.01}}},
+      {"--point 20,14", {{"points", arr({pt(20, 14)})}}},
+      {"--point 20,14 --point 50,30,neg --best", {{"points", arr({pt(20, 14), pt(50, 30, 0)})}, {"best", true}}},
+      {"--mode object --box 5,5,40,30", {{"mode", "object"}, {"boxes", arr({bx(5, 5, 40, 30)})}}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const fs::path out = dir / ("case" + std::to_string(i));
+    const testing::CliRun cli = testing::run_cli("segment --model " + checkpoint_dir().string() + " --image " + image +
+                                                 " --out " + out.string() + " --threads 1 --no-timings " +
+                                                 cases[i].flags);
+    ASSERT_EQ(cli.code, 0) << cli.output;
+    json request = cases[i].request;
+    request["timings"] = false;
+    const Reply r = segment(id, request);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const std::string id_line = "  \"image_id\": \"" + id + "\",\n";
+    std::string server = r.raw;
+    const size_t at = server.find(id_line);
+    ASSERT_NE(at, std::string::npos) << server;
+    server.erase(at, id_line.size());
+    EXPECT_EQ(server, read_file((out / "result.json").string())) << cases[i].flags;
+  }
+  fs::remove_all(dir);
 }
 
 TEST_F(ServerTest, PngMasksAndOverlayOnRequest) {

@@ -5,6 +5,7 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/ones.h>
+#include <ATen/ops/masked_select.h>
 #include <ATen/ops/sigmoid.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/upsample_bilinear2d.h>
@@ -219,13 +220,36 @@ void VideoTracker::encode_frame_memories(int64_t fi, const TrackerImageFeatures&
   const int64_t side = 4 * 4 * grid_;  // mask_input_size * 4
   at::Tensor high = resize_aa(masks, side, side);  // [k, 1, 16G, 16G]
   at::Tensor mask_for_mem;
-  if (std::all_of(binarize.begin(), binarize.end(), [&](bool b) { return b == binarize[0]; })) {
+  const bool uniform = std::all_of(binarize.begin(), binarize.end(), [&](bool b) { return b == binarize[0]; });
+  if (uniform && !(binarize[0] && options_.reference_memory_mask_logits)) {
     mask_for_mem = binarize[0] ? high.gt(0).to(high.scalar_type()) : at::sigmoid(high);
   } else {
     std::vector<at::Tensor> parts;
     for (int64_t j = 0; j < k; ++j) {
       at::Tensor h = high.slice(0, j, j + 1);
-      parts.push_back(binarize[j] ? h.gt(0).to(h.scalar_type()) : at::sigmoid(h));
+      if (!binarize[j]) {
+        parts.push_back(at::sigmoid(h));
+        continue;
+      }
+      at::Tensor binary = h.gt(0);
+      const int64_t id = objects_[targets[static_cast<size_t>(j)].first].id;
+      const at::Tensor ref = options_.reference_memory_mask_logits ? options_.reference_memory_mask_logits(fi, id)
+                                                                   : at::Tensor();
+      if (ref.defined()) {
+        // The reference's low-resolution logits through the same two resizes as ours.
+        const at::Tensor r = ref.to(h.options()).view({1, 1, ref.size(-2), ref.size(-1)});
+        const at::Tensor ref_binary =
+            resize_aa(at::upsample_bilinear2d(r, {image_size_, image_size_}, /*align_corners=*/false), side, side)
+                .gt(0);
+        const at::Tensor flipped = ref_binary.ne(binary);
+        const int64_t n = flipped.sum().item<int64_t>();
+        if (trace) {
+          const float largest = n > 0 ? h.abs().masked_select(flipped).max().item<float>() : 0.0f;
+          trace->memory_mask_flips.push_back({id, n, largest});
+        }
+        binary = ref_binary;
+      }
+      parts.push_back(binary.to(h.scalar_type()));
     }
     mask_for_mem = at::cat(parts, 0);
   }

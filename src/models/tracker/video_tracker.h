@@ -61,6 +61,13 @@ struct VideoTrackerOptions {
   // that frame is encoded from its binarised mask (logit > 0). false (Meta): only the
   // prompted objects' masks are binarised, the others go through a sigmoid.
   bool binarize_memory_masks_of_all_objects = true;
+  // Verification only (sam3rt verify): the reference's low-resolution mask logits
+  // [1, 1, h, w] of an object on a frame, or an undefined tensor. Where it gives them for
+  // a memory mask that is binarised, the memory is encoded from the reference's
+  // binarisation, and the pixels where ours falls on the other side of the threshold are
+  // counted in the trace: a threshold flip that rounding decides is reported instead of
+  // carrying into every later frame.
+  std::function<at::Tensor(int64_t frame, int64_t object_id)> reference_memory_mask_logits;
 };
 
 // One video frame handed to the tracker.
@@ -94,6 +101,14 @@ struct VideoTrackerTrace {
   };
   std::vector<ObjectStep> objects;  // the objects that ran inference, in order
   at::Tensor memory_features;       // [n, mem_dim, G, G] memory encoder output (before the occlusion embedding)
+  // Per encoded object with reference_memory_mask_logits: (object id, pixels binarised
+  // otherwise than the reference, the largest |logit| of ours among them).
+  struct MaskFlips {
+    int64_t object_id = 0;
+    int64_t pixels = 0;
+    float largest_logit = 0;
+  };
+  std::vector<MaskFlips> memory_mask_flips;
   at::Tensor memory_pos;            // [n, mem_dim, G, G] its position encoding
 };
 

@@ -11,6 +11,7 @@
 #include <ATen/ops/equal.h>
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/tensor.h>
+#include <ATen/ops/_upsample_bilinear2d_aa.h>
 #include <ATen/ops/upsample_bilinear2d.h>
 #include <ATen/ops/zeros.h>
 
@@ -346,6 +347,55 @@ TEST(VideoTracker, AbsentObjectsGiveNoObjectScores) {
                },
                /*start=*/0);
   EXPECT_EQ(frames, e.num_frames());
+}
+
+// The verification hook for threshold flips (issue: parity drift after corrections):
+// given reference logits for a binarised memory mask, the tracker counts the pixels that
+// fall on the other side of 0 and encodes the memory from the reference's binarisation.
+// Shifting its own logits by +d must flip exactly the pixels in (-d, 0] of its high-res
+// mask, and change the memory only then.
+TEST(VideoTracker, MemoryMaskFlipsAgainstAReferenceAreCountedAndTaken) {
+  const Env& e = env();
+  const Fixture& fx = e.fx;
+  auto first_frame = [&](VideoTrackerOptions o, VideoTrackerTrace& trace) {
+    VideoTracker vt(*e.m, e.num_frames(), o);
+    vt.add_points(1, 0, points_of(fx.input("obj1.frame0.point_coords_model")),
+                  labels_of(fx.input("obj1.frame0.point_labels_model")));
+    return vt.track(e.frame(0), false, &trace);
+  };
+  VideoTrackerTrace plain;
+  const VideoFrameResult r = first_frame({}, plain);
+  EXPECT_TRUE(plain.memory_mask_flips.empty());
+  const at::Tensor low = r.masks.select(0, 0);  // [1, 4G, 4G], what the memory mask is made from
+  const int64_t S = env().m->tracker->prompt_encoder.config().image_size;
+  const int64_t side = 4 * low.size(-1);
+  const at::Tensor high =
+      at::_upsample_bilinear2d_aa(at::upsample_bilinear2d(low.unsqueeze(0), {S, S}, false), {side, side}, false,
+                                  c10::nullopt, c10::nullopt);
+  for (const double d : {0.0, 1e-2, 0.5}) {
+    // The same chain on logits + d: a pixel flips when its high-res logit lies in (-d, 0].
+    const at::Tensor shifted = at::_upsample_bilinear2d_aa(
+        at::upsample_bilinear2d(low.add(d).unsqueeze(0), {S, S}, false), {side, side}, false, c10::nullopt,
+        c10::nullopt);
+    const int64_t expected = shifted.gt(0).ne(high.gt(0)).sum().item<int64_t>();
+    VideoTrackerOptions o;
+    o.reference_memory_mask_logits = [&](int64_t f, int64_t id) {
+      EXPECT_EQ(f, 0);
+      EXPECT_EQ(id, 1);
+      return low.add(d);
+    };
+    VideoTrackerTrace t;
+    first_frame(o, t);
+    ASSERT_EQ(t.memory_mask_flips.size(), 1u) << d;
+    EXPECT_EQ(t.memory_mask_flips[0].pixels, expected) << d;
+    if (d > 0.1) EXPECT_GT(expected, 0);  // the check has pixels to count
+    if (expected > 0) {
+      EXPECT_LE(t.memory_mask_flips[0].largest_logit, d + 1e-5) << d;
+      EXPECT_FALSE(at::equal(t.memory_features, plain.memory_features)) << d;
+    } else {
+      EXPECT_TRUE(at::equal(t.memory_features, plain.memory_features)) << d;
+    }
+  }
 }
 
 TEST(VideoTracker, VerifyToolRunsTheFixture) {
