@@ -19,26 +19,44 @@ namespace sam3rt::cli {
 
 namespace fs = std::filesystem;
 
-// "x1,y1,x2,y2[,neg|pos]" -> Box.
-Box parse_box(const std::string& text) {
+namespace {
+
+// "a,b,c" -> {"a", "b", "c"}.
+std::vector<std::string> fields(const std::string& text) {
   std::vector<std::string> parts;
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) parts.push_back(item);
-  SAM3RT_CHECK(parts.size() == 4 || parts.size() == 5, kInvalidArgument, "--box '", text,
-               "': expected x1,y1,x2,y2 or x1,y1,x2,y2,neg");
-  Box b;
-  float* v[4] = {&b.x1, &b.y1, &b.x2, &b.y2};
-  for (int i = 0; i < 4; ++i) {
+  return parts;
+}
+
+// The first `n` fields of `option`'s argument `text` as numbers.
+std::vector<float> numbers(const std::vector<std::string>& parts, size_t n, const char* option, const std::string& text) {
+  std::vector<float> v;
+  for (size_t i = 0; i < n; ++i) {
     size_t used = 0;
+    float x = 0;
     try {
-      *v[i] = std::stof(parts[i], &used);
+      x = std::stof(parts[i], &used);
     } catch (const std::exception&) {
       used = 0;
     }
-    SAM3RT_CHECK(used == parts[i].size() && used > 0, kInvalidArgument, "--box '", text, "': '", parts[i],
+    SAM3RT_CHECK(used == parts[i].size() && used > 0, kInvalidArgument, option, " '", text, "': '", parts[i],
                  "' is not a number");
+    v.push_back(x);
   }
+  return v;
+}
+
+}  // namespace
+
+// "x1,y1,x2,y2[,neg|pos]" -> Box.
+Box parse_box(const std::string& text) {
+  const auto parts = fields(text);
+  SAM3RT_CHECK(parts.size() == 4 || parts.size() == 5, kInvalidArgument, "--box '", text,
+               "': expected x1,y1,x2,y2 or x1,y1,x2,y2,neg");
+  const auto v = numbers(parts, 4, "--box", text);
+  Box b{v[0], v[1], v[2], v[3], true};
   if (parts.size() == 5) {
     SAM3RT_CHECK(parts[4] == "neg" || parts[4] == "pos", kInvalidArgument, "--box '", text,
                  "': the fifth field must be neg or pos");
@@ -49,24 +67,11 @@ Box parse_box(const std::string& text) {
 
 // "x,y[,pos|neg|1|0]" -> Point (pixels of the original image; default positive).
 Point parse_point(const std::string& text) {
-  std::vector<std::string> parts;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) parts.push_back(item);
+  const auto parts = fields(text);
   SAM3RT_CHECK(parts.size() == 2 || parts.size() == 3, kInvalidArgument, "--point '", text,
                "': expected x,y or x,y,neg");
-  Point p;
-  float* v[2] = {&p.x, &p.y};
-  for (int i = 0; i < 2; ++i) {
-    size_t used = 0;
-    try {
-      *v[i] = std::stof(parts[i], &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    SAM3RT_CHECK(used == parts[i].size() && used > 0, kInvalidArgument, "--point '", text, "': '", parts[i],
-                 "' is not a number");
-  }
+  const auto v = numbers(parts, 2, "--point", text);
+  Point p{v[0], v[1], true};
   if (parts.size() == 3) {
     const std::string& l = parts[2];
     SAM3RT_CHECK(l == "pos" || l == "neg" || l == "1" || l == "0", kInvalidArgument, "--point '", text,

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/edge.h"
 #include "developer/developer.h"
 #include "models/sam3/detector.h"
 #include "pipeline/model_impl.h"
@@ -145,43 +146,45 @@ std::shared_ptr<const Model> load(const GateOptions& a, const std::string& devic
 }  // namespace
 
 std::vector<GateTally> run_precision_gate(const GateOptions& a, const std::function<void(const std::string&)>& on_image) {
-  struct Pair {
-    std::shared_ptr<const Model> x, y;  // y is checked against x
-    GateTally detector, tracker;
-  };
-  std::vector<Pair> pairs;
-  const auto fp32 = load(a, a.device, "fp32");
-  pairs.push_back({fp32, load(a, a.device, "bf16"), {}, {}});
-  pairs.back().detector.comparison = pairs.back().tracker.comparison = "bf16 vs fp32 on " + a.device;
-  if (!a.reference_device.empty()) {
-    pairs.push_back({load(a, a.reference_device, "fp32"), fp32, {}, {}});
-    pairs.back().detector.comparison = pairs.back().tracker.comparison =
-        "fp32 on " + a.device + " vs fp32 on " + a.reference_device;
-  }
-  for (Pair& p : pairs) {
-    p.detector.part = "detector";
-    p.tracker.part = "tracker";
-  }
-  const bool detector = fp32->can_segment_concepts(), tracker = fp32->can_segment_objects() && a.clicks > 0;
-  for (const std::string& path : a.images) {
-    const at::Tensor rgb = decode_image(path);
-    const int64_t h = rgb.size(0), w = rgb.size(1);
+  return pipeline::at_edge([&] {
+    struct Pair {
+      std::shared_ptr<const Model> x, y;  // y is checked against x
+      GateTally detector, tracker;
+    };
+    std::vector<Pair> pairs;
+    const auto fp32 = load(a, a.device, "fp32");
+    pairs.push_back({fp32, load(a, a.device, "bf16"), {}, {}});
+    pairs.back().detector.comparison = pairs.back().tracker.comparison = "bf16 vs fp32 on " + a.device;
+    if (!a.reference_device.empty()) {
+      pairs.push_back({load(a, a.reference_device, "fp32"), fp32, {}, {}});
+      pairs.back().detector.comparison = pairs.back().tracker.comparison =
+          "fp32 on " + a.device + " vs fp32 on " + a.reference_device;
+    }
     for (Pair& p : pairs) {
-      for (const std::string& text : detector ? a.texts : std::vector<std::string>{}) {
-        const Detection dx = detect_all(*p.x, rgb, text), dy = detect_all(*p.y, rgb, text);
-        compare_detections(dx, dy, h, w, a, path + " | " + text, p.detector);
+      p.detector.part = "detector";
+      p.tracker.part = "tracker";
+    }
+    const bool detector = fp32->can_segment_concepts(), tracker = fp32->can_segment_objects() && a.clicks > 0;
+    for (const std::string& path : a.images) {
+      const at::Tensor rgb = decode_image(path);
+      const int64_t h = rgb.size(0), w = rgb.size(1);
+      for (Pair& p : pairs) {
+        for (const std::string& text : detector ? a.texts : std::vector<std::string>{}) {
+          const Detection dx = detect_all(*p.x, rgb, text), dy = detect_all(*p.y, rgb, text);
+          compare_detections(dx, dy, h, w, a, path + " | " + text, p.detector);
+        }
+        if (tracker) compare_clicks(click_grid(p.x, rgb, a.clicks), click_grid(p.y, rgb, a.clicks), path, p.tracker);
       }
-      if (tracker) compare_clicks(click_grid(p.x, rgb, a.clicks), click_grid(p.y, rgb, a.clicks), path, p.tracker);
+      if (on_image) on_image(path);
     }
-    if (on_image) on_image(path);
-  }
-  std::vector<GateTally> out;
-  for (const Pair& p : pairs) {
-    for (const GateTally* t : {&p.detector, &p.tracker}) {
-      if (t->masks > 0) out.push_back(*t);
+    std::vector<GateTally> out;
+    for (const Pair& p : pairs) {
+      for (const GateTally* t : {&p.detector, &p.tracker}) {
+        if (t->masks > 0) out.push_back(*t);
+      }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 }  // namespace sam3rt::developer

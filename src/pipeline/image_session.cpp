@@ -11,6 +11,7 @@
 #include <cmath>
 #include <optional>
 
+#include "pipeline/edge.h"
 #include "models/sam3/detector.h"
 #include "models/tracker/tracker.h"
 #include "nn/position_encoding.h"
@@ -164,14 +165,6 @@ models::TrackerPrompts object_prompt_to_model(const ObjectPrompt& prompt, int64_
   return tp;
 }
 
-// Tight pixel-corner box of a [H, W] bool mask; all zero when it is empty.
-Box mask_box(const at::Tensor& mask) {
-  const at::Tensor cols = at::nonzero(mask.any(0)), rows = at::nonzero(mask.any(1));  // [K, 1]
-  if (cols.size(0) == 0) return Box{};
-  return Box{static_cast<float>(cols.min().item<int64_t>()), static_cast<float>(rows.min().item<int64_t>()),
-             static_cast<float>(cols.max().item<int64_t>() + 1), static_cast<float>(rows.max().item<int64_t>() + 1),
-             true};
-}
 
 // The tracker's prediction for one prompt set -> candidates at the original resolution.
 void postprocess_object(const models::TrackerPrediction& p, int64_t height, int64_t width, ObjectResult& r) {
@@ -186,7 +179,7 @@ void postprocess_object(const models::TrackerPrediction& p, int64_t height, int6
     c.mask = masks[i].clone();
     c.iou = iou[i].item<float>();
     c.object_score = object_score;
-    c.box = mask_box(c.mask);
+    c.box = pipeline::mask_box(c.mask);
     c.area = c.mask.sum().item<int64_t>();
     r.candidates.push_back(std::move(c));
   }
@@ -245,18 +238,20 @@ ImageSession::ImageSession(ImageSession&&) noexcept = default;
 ImageSession& ImageSession::operator=(ImageSession&&) noexcept = default;
 
 void ImageSession::set_image(const at::Tensor& rgb) {
-  check_image(rgb);
-  const auto& m = *model_impl(*model_).modules;
-  SAM3RT_CHECK(m.vision_backbone.has_value(), kInternal, "model without a vision backbone");
-  auto state = std::make_unique<State>();
-  state->rgb = rgb;
-  const auto t0 = Clock::now();
-  // The uint8 image goes to the device first (a quarter of the float bytes), and is
-  // resized and normalised there.
-  at::Tensor pixels = pipeline::preprocess_image(rgb.to(model_impl(*model_).placement.device), model_->image_size());
-  state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
-  state->vit_ms = ms_since(t0);
-  state_ = std::move(state);
+  return pipeline::at_edge([&] {
+    check_image(rgb);
+    const auto& m = *model_impl(*model_).modules;
+    SAM3RT_CHECK(m.vision_backbone.has_value(), kInternal, "model without a vision backbone");
+    auto state = std::make_unique<State>();
+    state->rgb = rgb;
+    const auto t0 = Clock::now();
+    // The uint8 image goes to the device first (a quarter of the float bytes), and is
+    // resized and normalised there.
+    at::Tensor pixels = pipeline::preprocess_image(rgb.to(model_impl(*model_).placement.device), model_->image_size());
+    state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
+    state->vit_ms = ms_since(t0);
+    state_ = std::move(state);
+  });
 }
 
 bool ImageSession::has_image() const { return state_ != nullptr; }
@@ -267,37 +262,41 @@ SegmentResult ImageSession::segment(const ConceptPrompt& prompt, const SegmentOp
 
 std::vector<SegmentResult> ImageSession::segment(const std::vector<ConceptPrompt>& prompts,
                                                  const SegmentOptions& options) {
-  SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
-  const models::DetectorImageFeatures& features = state_->detector_features(*model_);
-  return run_prompts(*model_, features, 0, state_->rgb.size(0), state_->rgb.size(1), prompts, options,
-                     state_->vit_ms + state_->detector_neck_ms);
+  return pipeline::at_edge([&] {
+    SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
+    const models::DetectorImageFeatures& features = state_->detector_features(*model_);
+    return run_prompts(*model_, features, 0, state_->rgb.size(0), state_->rgb.size(1), prompts, options,
+                       state_->vit_ms + state_->detector_neck_ms);
+  });
 }
 
 ObjectResult ImageSession::predict(const ObjectPrompt& prompt) {
-  SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
-  const int64_t height = state_->rgb.size(0), width = state_->rgb.size(1);
-  // Check the prompt before any work (and before the tracker neck runs).
-  SAM3RT_CHECK(model_->can_segment_objects(), kUnsupported, "model type ", model_->type_name(),
-               " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
-  const int64_t low_res = model_->low_res_mask_size();
-  const double S = static_cast<double>(model_impl(*model_).modules->tracker->prompt_encoder.config().image_size);
-  const models::TrackerPrompts tp = object_prompt_to_model(prompt, height, width, S, low_res);
+  return pipeline::at_edge([&] {
+    SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
+    const int64_t height = state_->rgb.size(0), width = state_->rgb.size(1);
+    // Check the prompt before any work (and before the tracker neck runs).
+    SAM3RT_CHECK(model_->can_segment_objects(), kUnsupported, "model type ", model_->type_name(),
+                 " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
+    const int64_t low_res = model_->low_res_mask_size();
+    const double S = static_cast<double>(model_impl(*model_).modules->tracker->prompt_encoder.config().image_size);
+    const models::TrackerPrompts tp = object_prompt_to_model(prompt, height, width, S, low_res);
 
-  const models::TrackerImageFeatures& features = state_->tracker_features(*model_);
-  ObjectResult r;
-  r.width = width;
-  r.height = height;
-  // The image's encoding costs (paid once per set_image) are reported with every result.
-  r.timings_ms["vision_encoder"] = state_->vit_ms;
-  r.timings_ms["tracker_neck"] = state_->tracker_neck_ms;
-  auto t0 = Clock::now();
-  const models::TrackerPrediction p =
-      models::predict_tracker(*model_impl(*model_).modules, features, tp, prompt.multimask);
-  r.timings_ms["tracker_decoder"] = ms_since(t0);
-  t0 = Clock::now();
-  postprocess_object(p, height, width, r);
-  r.timings_ms["postprocess"] = ms_since(t0);
-  return r;
+    const models::TrackerImageFeatures& features = state_->tracker_features(*model_);
+    ObjectResult r;
+    r.width = width;
+    r.height = height;
+    // The image's encoding costs (paid once per set_image) are reported with every result.
+    r.timings_ms["vision_encoder"] = state_->vit_ms;
+    r.timings_ms["tracker_neck"] = state_->tracker_neck_ms;
+    auto t0 = Clock::now();
+    const models::TrackerPrediction p =
+        models::predict_tracker(*model_impl(*model_).modules, features, tp, prompt.multimask);
+    r.timings_ms["tracker_decoder"] = ms_since(t0);
+    t0 = Clock::now();
+    postprocess_object(p, height, width, r);
+    r.timings_ms["postprocess"] = ms_since(t0);
+    return r;
+  });
 }
 
 // A request's mode (explicit, or read from its prompts), with its prompts checked
@@ -338,72 +337,76 @@ std::string resolve_mode(const SegmentRequest& r) {
 }
 
 ImageAnswer ImageSession::run(const SegmentRequest& request) {
-  SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
-  ImageAnswer a;
-  a.mode = resolve_mode(request);
-  a.model = model_->type_name();
-  a.random_weights = model_->has_random_weights();
-  a.image = state_->rgb;
-  a.height = state_->rgb.size(0);
-  a.width = state_->rgb.size(1);
-  if (a.mode == "concept") {
-    std::vector<ConceptPrompt> prompts;
-    if (request.texts.empty()) prompts.push_back({"", request.boxes});
-    for (const auto& t : request.texts) prompts.push_back({t, request.boxes});
-    std::vector<SegmentResult> results = segment(prompts, request.options);
-    for (size_t i = 0; i < results.size(); ++i) {
-      for (const auto& [stage, ms] : results[i].timings_ms) {
-        if (stage == "vision_encoder" && i > 0) continue;  // the image was encoded once
-        a.timings_ms[stage] += ms;
+  return pipeline::at_edge([&] {
+    SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
+    ImageAnswer a;
+    a.mode = resolve_mode(request);
+    a.model = model_->type_name();
+    a.random_weights = model_->has_random_weights();
+    a.image = state_->rgb;
+    a.height = state_->rgb.size(0);
+    a.width = state_->rgb.size(1);
+    if (a.mode == "concept") {
+      std::vector<ConceptPrompt> prompts;
+      if (request.texts.empty()) prompts.push_back({"", request.boxes});
+      for (const auto& t : request.texts) prompts.push_back({t, request.boxes});
+      std::vector<SegmentResult> results = segment(prompts, request.options);
+      for (size_t i = 0; i < results.size(); ++i) {
+        for (const auto& [stage, ms] : results[i].timings_ms) {
+          if (stage == "vision_encoder" && i > 0) continue;  // the image was encoded once
+          a.timings_ms[stage] += ms;
+        }
+        for (auto& inst : results[i].instances) a.instances.push_back(std::move(inst));
       }
-      for (auto& inst : results[i].instances) a.instances.push_back(std::move(inst));
+      std::stable_sort(a.instances.begin(), a.instances.end(),
+                       [](const Instance& x, const Instance& y) { return x.score > y.score; });
+      return a;
     }
-    std::stable_sort(a.instances.begin(), a.instances.end(),
-                     [](const Instance& x, const Instance& y) { return x.score > y.score; });
+    ObjectPrompt p;
+    p.points = request.points;
+    if (!request.boxes.empty()) p.box = request.boxes.front();
+    p.mask_input = request.mask_input;
+    p.multimask = request.multimask.value_or(p.points.size() == 1 && !p.box.has_value());
+    const ObjectResult r = predict(p);
+    // Candidates by predicted IoU, highest first (the decoder's order among equals).
+    std::vector<int> order(r.candidates.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int x, int y) { return r.candidates[x].iou > r.candidates[y].iou; });
+    if (request.best && order.size() > 1) order.resize(1);
+    for (int i : order) {
+      const ObjectMask& c = r.candidates[i];
+      a.instances.push_back(Instance{"object", c.iou, c.object_score, c.box, c.mask, c.area});
+      a.candidates.push_back(CandidateInfo{i, c.iou, c.object_score, i == r.best});
+    }
+    a.object_prompt = std::move(p);
+    a.mask_input_name = request.mask_input_name;
+    a.timings_ms = r.timings_ms;
     return a;
-  }
-  ObjectPrompt p;
-  p.points = request.points;
-  if (!request.boxes.empty()) p.box = request.boxes.front();
-  p.mask_input = request.mask_input;
-  p.multimask = request.multimask.value_or(p.points.size() == 1 && !p.box.has_value());
-  const ObjectResult r = predict(p);
-  // Candidates by predicted IoU, highest first (the decoder's order among equals).
-  std::vector<int> order(r.candidates.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int x, int y) { return r.candidates[x].iou > r.candidates[y].iou; });
-  if (request.best && order.size() > 1) order.resize(1);
-  for (int i : order) {
-    const ObjectMask& c = r.candidates[i];
-    a.instances.push_back(Instance{"object", c.iou, c.object_score, c.box, c.mask, c.area});
-    a.candidates.push_back(CandidateInfo{i, c.iou, c.object_score, i == r.best});
-  }
-  a.object_prompt = std::move(p);
-  a.mask_input_name = request.mask_input_name;
-  a.timings_ms = r.timings_ms;
-  return a;
+  });
 }
 
 std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<const Model>& model,
                                                        const std::vector<at::Tensor>& images,
                                                        const std::vector<ConceptPrompt>& prompts,
                                                        const SegmentOptions& options) {
-  SAM3RT_CHECK(model != nullptr, kInvalidArgument, "segment_images needs a loaded model");
-  SAM3RT_CHECK(!images.empty(), kInvalidArgument, "segment_images needs at least one image");
-  for (const auto& im : images) check_image(im);
-  const auto t0 = Clock::now();
-  std::vector<at::Tensor> on_device;
-  for (const auto& im : images) on_device.push_back(im.to(model_impl(*model).placement.device));
-  at::Tensor pixels = pipeline::preprocess_batch(on_device, model->image_size());
-  const auto features = models::encode_detector_image(*model_impl(*model).modules, pixels);
-  const double encode_ms = ms_since(t0);
-  std::vector<std::vector<SegmentResult>> out;
-  for (size_t i = 0; i < images.size(); ++i) {
-    out.push_back(run_prompts(*model, features, static_cast<int64_t>(i), images[i].size(0), images[i].size(1),
-                              prompts, options, encode_ms));
-  }
-  return out;
+  return pipeline::at_edge([&] {
+    SAM3RT_CHECK(model != nullptr, kInvalidArgument, "segment_images needs a loaded model");
+    SAM3RT_CHECK(!images.empty(), kInvalidArgument, "segment_images needs at least one image");
+    for (const auto& im : images) check_image(im);
+    const auto t0 = Clock::now();
+    std::vector<at::Tensor> on_device;
+    for (const auto& im : images) on_device.push_back(im.to(model_impl(*model).placement.device));
+    at::Tensor pixels = pipeline::preprocess_batch(on_device, model->image_size());
+    const auto features = models::encode_detector_image(*model_impl(*model).modules, pixels);
+    const double encode_ms = ms_since(t0);
+    std::vector<std::vector<SegmentResult>> out;
+    for (size_t i = 0; i < images.size(); ++i) {
+      out.push_back(run_prompts(*model, features, static_cast<int64_t>(i), images[i].size(0), images[i].size(1),
+                                prompts, options, encode_ms));
+    }
+    return out;
+  });
 }
 
 }  // namespace sam3rt

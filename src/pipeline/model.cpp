@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "pipeline/edge.h"
 #include "io/weights.h"
 #include "models/sam3/detector.h"
 #include "nn/compat.h"
@@ -69,47 +70,49 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
-  const fs::path dir(options.model_dir);
-  SAM3RT_CHECK(!options.model_dir.empty(), kInvalidArgument, "no model folder given");
-  // Keep large activation buffers instead of returning them to the kernel each pass
-  // (first touch of fresh pages is slow here); once per process, see memory_tuning.h.
-  if (options.tune_allocator) pipeline::tune_allocator_for_inference();
-  SAM3RT_CHECK(fs::is_directory(dir), kNotFound, options.model_dir, ": model folder not found");
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->placement = pipeline::parse_placement(options.device, options.precision);
-  if (impl->placement.device.is_cuda()) nn::compat::allow_tf32(options.allow_tf32);
-  // ATen defaults to one intra-op thread on these machines (toolchain.md §4); who gets
-  // the cores depends on the BLAS (pipeline/threading.h). Before the kernels are chosen:
-  // "auto" measures with these threads.
-  pipeline::apply_thread_plan(pipeline::plan_threads(options.num_threads));
-  if (impl->placement.device.is_cpu()) {
-    impl->placement.kernels = pipeline::cpu_kernels(options.cpu_gemm, options.fused_attention);
-  }
-  impl->config = load_model_config((dir / "config.json").string());
-  impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
-  {
-    io::WeightStore store(impl->file);
-    store.set_placement(impl->placement);
-    impl->modules = models::bind_modules(impl->config, store);
-    store.finish((dir / "model.safetensors").string());
-  }
-  if (impl->modules->detector) {
-    const fs::path vocab_json = dir / "vocab.json", merges = dir / "merges.txt";
-    if (fs::is_regular_file(vocab_json) && fs::is_regular_file(merges)) {
-      impl->tokenizer = text::ClipTokenizer::from_hf_files(vocab_json.string(), merges.string());
-    } else {
-      const std::string bpe = find_bpe_vocab(options.bpe_vocab_path);
-      SAM3RT_CHECK(!bpe.empty(), kNotFound, options.model_dir,
-                   ": no tokenizer files (vocab.json + merges.txt) and the bundled bpe_simple_vocab_16e6.txt.gz "
-                   "was not found");
-      impl->tokenizer = text::ClipTokenizer::from_bpe_gz(bpe);
+  return pipeline::at_edge([&] {
+    const fs::path dir(options.model_dir);
+    SAM3RT_CHECK(!options.model_dir.empty(), kInvalidArgument, "no model folder given");
+    // Keep large activation buffers instead of returning them to the kernel each pass
+    // (first touch of fresh pages is slow here); once per process, see memory_tuning.h.
+    if (options.tune_allocator) pipeline::tune_allocator_for_inference();
+    SAM3RT_CHECK(fs::is_directory(dir), kNotFound, options.model_dir, ": model folder not found");
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->placement = pipeline::parse_placement(options.device, options.precision);
+    if (impl->placement.device.is_cuda()) nn::compat::allow_tf32(options.allow_tf32);
+    // ATen defaults to one intra-op thread on these machines (toolchain.md §4); who gets
+    // the cores depends on the BLAS (pipeline/threading.h). Before the kernels are chosen:
+    // "auto" measures with these threads.
+    pipeline::apply_thread_plan(pipeline::plan_threads(options.num_threads));
+    if (impl->placement.device.is_cpu()) {
+      impl->placement.kernels = pipeline::cpu_kernels(options.cpu_gemm, options.fused_attention);
     }
-    // A text encoder with a smaller vocabulary than the tokenizer (test checkpoints) still
-    // loads: clicks, boxes and video need no text; a text it cannot encode is refused
-    // when it is given (text_features).
-  }
-  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+    impl->config = load_model_config((dir / "config.json").string());
+    impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
+    {
+      io::WeightStore store(impl->file);
+      store.set_placement(impl->placement);
+      impl->modules = models::bind_modules(impl->config, store);
+      store.finish((dir / "model.safetensors").string());
+    }
+    if (impl->modules->detector) {
+      const fs::path vocab_json = dir / "vocab.json", merges = dir / "merges.txt";
+      if (fs::is_regular_file(vocab_json) && fs::is_regular_file(merges)) {
+        impl->tokenizer = text::ClipTokenizer::from_hf_files(vocab_json.string(), merges.string());
+      } else {
+        const std::string bpe = find_bpe_vocab(options.bpe_vocab_path);
+        SAM3RT_CHECK(!bpe.empty(), kNotFound, options.model_dir,
+                     ": no tokenizer files (vocab.json + merges.txt) and the bundled bpe_simple_vocab_16e6.txt.gz "
+                     "was not found");
+        impl->tokenizer = text::ClipTokenizer::from_bpe_gz(bpe);
+      }
+      // A text encoder with a smaller vocabulary than the tokenizer (test checkpoints) still
+      // loads: clicks, boxes and video need no text; a text it cannot encode is refused
+      // when it is given (text_features).
+    }
+    return std::shared_ptr<const Model>(new Model(std::move(impl)));
+  });
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <ATen/ops/sigmoid.h>
 #include <ATen/ops/matmul.h>
+#include <ATen/ops/nonzero.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/upsample_bilinear2d.h>
 
@@ -16,6 +17,14 @@ at::Tensor upsample_mask_logits(const at::Tensor& mask_logits, int64_t height, i
   if (mask_logits.size(0) == 0) return mask_logits.new_empty({0, height, width});
   return at::upsample_bilinear2d(mask_logits.unsqueeze(1).to(at::kFloat), {height, width}, /*align_corners=*/false)
       .squeeze(1);
+}
+
+Box mask_box(const at::Tensor& mask) {
+  const at::Tensor cols = at::nonzero(mask.any(0)), rows = at::nonzero(mask.any(1));  // [K, 1]
+  if (cols.size(0) == 0) return Box{};
+  return Box{static_cast<float>(cols.min().item<int64_t>()), static_cast<float>(rows.min().item<int64_t>()),
+             static_cast<float>(cols.max().item<int64_t>() + 1), static_cast<float>(rows.max().item<int64_t>() + 1),
+             true};
 }
 
 std::vector<int64_t> mask_nms(const at::Tensor& masks, float iou_threshold) {

@@ -23,6 +23,10 @@ std::vector<Instance> postprocess_detections(const at::Tensor& logits, const at:
 // Upsamples mask logits [N, h, w] to [N, height, width] (bilinear, align_corners false).
 at::Tensor upsample_mask_logits(const at::Tensor& mask_logits, int64_t height, int64_t width);
 
+// Tight pixel-corner box of a [H, W] bool mask (x2, y2 one past the last pixel); all
+// zero when it is empty.
+Box mask_box(const at::Tensor& mask);
+
 // Greedy NMS on masks [N, H, W] bool sorted by score: indices to keep.
 std::vector<int64_t> mask_nms(const at::Tensor& masks, float iou_threshold);
 

@@ -1,3 +1,4 @@
+#include "pipeline/edge.h"
 #include "pipeline/verify.h"
 
 #include <ATen/ops/from_blob.h>
@@ -29,7 +30,25 @@
 namespace sam3rt::pipeline {
 
 namespace fs = std::filesystem;
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
+
+Json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  SAM3RT_CHECK(in.good(), kNotFound, path, ": cannot open");
+  try {
+    return Json::parse(in);
+  } catch (const Json::exception& e) {
+    SAM3RT_FAIL(kCorruption, path, ": not valid JSON: ", e.what());
+  }
+}
+
+Json read_fixture_index(const std::string& dir, const std::string& model) {
+  const std::string path = (fs::path(dir) / "index.json").string();
+  Json index = read_json_file(path);
+  SAM3RT_CHECK(index.value("model", std::string()) == model, kCorruption, dir, ": not a ", model, " fixture");
+  SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, path, ": no 'cases' object");
+  return index;
+}
 
 TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours, const at::Tensor& ref,
                                  double tolerance) {
@@ -59,15 +78,6 @@ namespace {
 
 constexpr double kOneGreyLevel = 2.0 / 255.0 + 1e-6;
 
-Json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  SAM3RT_CHECK(in.good(), kNotFound, path.string(), ": cannot open");
-  try {
-    return Json::parse(in);
-  } catch (const Json::exception& e) {
-    SAM3RT_FAIL(kCorruption, path.string(), ": not valid JSON: ", e.what());
-  }
-}
 
 class Recorder {
  public:
@@ -100,7 +110,7 @@ at::Tensor to_int64_tensor(const Json& list, const fs::path& file) {
 }
 
 void verify_tokenizer(const fs::path& file, const VerifyOptions& options, Recorder& rec) {
-  const Json doc = read_json(file);
+  const Json doc = read_json_file(file.string());
   SAM3RT_CHECK(doc.contains("cases") && doc["cases"].is_array(), kCorruption, file.string(), ": no 'cases' list");
   SAM3RT_CHECK(!options.bpe_vocab_path.empty(), kNotFound,
                "tokenizer fixture needs the CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz): pass --vocab");
@@ -345,42 +355,44 @@ double VerifyReport::worst_rel_l2() const {
 }
 
 VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& options) {
-  const fs::path dir(dir_string);
-  SAM3RT_CHECK(fs::is_directory(dir), kNotFound, dir_string, ": not a directory");
-  VerifyReport report;
-  Recorder rec(report, options);
+  return pipeline::at_edge([&] {
+    const fs::path dir(dir_string);
+    SAM3RT_CHECK(fs::is_directory(dir), kNotFound, dir_string, ": not a directory");
+    VerifyReport report;
+    Recorder rec(report, options);
 
-  if (fs::exists(dir / "clip_tokenizer_cases.json")) {
-    verify_tokenizer(dir / "clip_tokenizer_cases.json", options, rec);
+    if (fs::exists(dir / "clip_tokenizer_cases.json")) {
+      verify_tokenizer(dir / "clip_tokenizer_cases.json", options, rec);
+      return report;
+    }
+    SAM3RT_CHECK(fs::exists(dir / "index.json"), kNotFound, dir_string,
+                 ": not a fixture folder (no index.json or clip_tokenizer_cases.json)");
+    const Json index = read_json_file((dir / "index.json").string());
+    if (fs::exists(dir / "reference_inputs.safetensors")) {
+      const auto inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
+      verify_preprocessing(dir, index, *inputs, options, rec);
+    }
+    const std::string model = index.value("model", std::string());
+    if (model == "sam3_image") {
+      verify_image_model(dir, index, options, rec);
+    } else if (model == "sam3_tracker") {
+      verify_tracker_model(dir, index, options, rec);
+    } else if (model == "sam3_tracker_video") {
+      VerifyOptions noted = options;
+      noted.on_note = [&](const std::string& n) {
+        report.notes.push_back(n);
+        if (options.on_note) options.on_note(n);
+      };
+      verify_tracker_video(dir_string, noted, [&](const TensorComparison& c) { rec.add(c); },
+                           [&](const std::string& s) { rec.skip(s); });
+    } else if (model == "sam3_video") {
+      verify_text_video(dir_string, options, [&](const TensorComparison& c) { rec.add(c); },
+                        [&](const std::string& s) { rec.skip(s); });
+    } else {
+      rec.skip(model + ": model cases are not run by this build yet");
+    }
     return report;
-  }
-  SAM3RT_CHECK(fs::exists(dir / "index.json"), kNotFound, dir_string,
-               ": not a fixture folder (no index.json or clip_tokenizer_cases.json)");
-  const Json index = read_json(dir / "index.json");
-  if (fs::exists(dir / "reference_inputs.safetensors")) {
-    const auto inputs = io::SafetensorsFile::open((dir / "reference_inputs.safetensors").string());
-    verify_preprocessing(dir, index, *inputs, options, rec);
-  }
-  const std::string model = index.value("model", std::string());
-  if (model == "sam3_image") {
-    verify_image_model(dir, index, options, rec);
-  } else if (model == "sam3_tracker") {
-    verify_tracker_model(dir, index, options, rec);
-  } else if (model == "sam3_tracker_video") {
-    VerifyOptions noted = options;
-    noted.on_note = [&](const std::string& n) {
-      report.notes.push_back(n);
-      if (options.on_note) options.on_note(n);
-    };
-    verify_tracker_video(dir_string, noted, [&](const TensorComparison& c) { rec.add(c); },
-                         [&](const std::string& s) { rec.skip(s); });
-  } else if (model == "sam3_video") {
-    verify_text_video(dir_string, options, [&](const TensorComparison& c) { rec.add(c); },
-                      [&](const std::string& s) { rec.skip(s); });
-  } else {
-    rec.skip(model + ": model cases are not run by this build yet");
-  }
-  return report;
+  });
 }
 
 }  // namespace sam3rt::developer

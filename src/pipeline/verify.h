@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "developer/developer.h"
 
 namespace sam3rt::models {
@@ -29,6 +31,14 @@ using developer::TensorComparison;
 using developer::VerifyOptions;
 using developer::VerifyReport;
 using developer::verify_fixture;
+
+// A JSON file (objects keep their order, e.g. a fixture's cases). Throws
+// Error(kNotFound) when it cannot be opened, Error(kCorruption) when it is not JSON.
+nlohmann::ordered_json read_json_file(const std::string& path);
+
+// A fixture folder's index.json, checked to describe `model` and to have a "cases"
+// object. Throws as read_json_file, and Error(kCorruption) naming what is wrong.
+nlohmann::ordered_json read_fixture_index(const std::string& dir, const std::string& model);
 
 // Compares `ours` with `ref` (any float/int dtype; compared in float64).
 TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours, const at::Tensor& ref,

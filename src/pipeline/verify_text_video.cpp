@@ -25,15 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;  // keeps the cases in the file's order
 
-Json read_index(const fs::path& path) {
-  std::ifstream in(path);
-  SAM3RT_CHECK(in.good(), kNotFound, path.string(), ": cannot open");
-  try {
-    return Json::parse(in);
-  } catch (const Json::exception& e) {
-    SAM3RT_FAIL(kCorruption, path.string(), ": not valid JSON: ", e.what());
-  }
-}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -97,11 +88,7 @@ void verify_text_video(const std::string& dir_string, const VerifyOptions& optio
                        const std::function<void(const TensorComparison&)>& on_result,
                        const std::function<void(const std::string&)>& on_skip) {
   const fs::path dir(dir_string);
-  const Json index = read_index(dir / "index.json");
-  SAM3RT_CHECK(index.value("model", std::string()) == "sam3_video", kCorruption, dir_string,
-               ": not a sam3_video fixture");
-  SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, (dir / "index.json").string(),
-               ": no 'cases' object");
+  const Json index = read_fixture_index(dir_string, "sam3_video");
   for (const char* f :
        {"config.json", "model.safetensors", "reference_inputs.safetensors", "reference_outputs.safetensors"}) {
     SAM3RT_CHECK(fs::exists(dir / f), kNotFound, (dir / f).string(), ": missing");

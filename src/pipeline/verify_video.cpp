@@ -31,15 +31,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;  // keeps the cases in the file's order
 using NamedTensors = std::map<std::string, at::Tensor>;
 
-Json read_index(const fs::path& path) {
-  std::ifstream in(path);
-  SAM3RT_CHECK(in.good(), kNotFound, path.string(), ": cannot open");
-  try {
-    return Json::parse(in);
-  } catch (const Json::exception& e) {
-    SAM3RT_FAIL(kCorruption, path.string(), ": not valid JSON: ", e.what());
-  }
-}
 
 // The folder holding config.json, model.safetensors and the video frames: this one if it
 // has a checkpoint, else the one index.json's "checkpoint" names (relative to the parent).
@@ -94,11 +85,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
                           const std::function<void(const TensorComparison&)>& on_result,
                           const std::function<void(const std::string&)>& on_skip) {
   const fs::path dir(dir_string);
-  const Json index = read_index(dir / "index.json");
-  SAM3RT_CHECK(index.value("model", std::string()) == "sam3_tracker_video", kCorruption, dir_string,
-               ": not a sam3_tracker_video fixture");
-  SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, (dir / "index.json").string(),
-               ": no 'cases' object");
+  const Json index = read_fixture_index(dir_string, "sam3_tracker_video");
   const fs::path mdir = model_folder(dir, index);
   const auto modules = bind_fixture_model(mdir.string(), options.precision, options.device);
   const at::Device device = parse_placement(options.device, options.precision).device;

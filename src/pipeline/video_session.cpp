@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 
+#include "pipeline/edge.h"
 #include "io/video.h"
 #include "models/tracker/video_tracker.h"
 #include "models/video/text_video.h"
@@ -35,14 +36,6 @@ double ms_since(Clock::time_point t0) {
 
 std::string box_text(const Box& b) { return detail::concat("(", b.x1, ",", b.y1, ",", b.x2, ",", b.y2, ")"); }
 
-// Tight pixel-corner box of a [H, W] bool mask; all zero when it is empty.
-Box mask_box(const at::Tensor& mask) {
-  const at::Tensor cols = at::nonzero(mask.any(0)), rows = at::nonzero(mask.any(1));  // [K, 1]
-  if (cols.size(0) == 0) return Box{};
-  return Box{static_cast<float>(cols.min().item<int64_t>()), static_cast<float>(rows.min().item<int64_t>()),
-             static_cast<float>(cols.max().item<int64_t>() + 1), static_cast<float>(rows.max().item<int64_t>() + 1),
-             true};
-}
 
 // The tracker's modules, or Error(kUnsupported) naming what the model lacks.
 const models::Sam3Modules& video_modules(const std::shared_ptr<const Model>& model) {
@@ -205,7 +198,7 @@ struct VideoSession::State {
       o.score = scores[i].item<float>();
       o.mask = masks[i];
       o.area = o.mask.sum().item<int64_t>();
-      if (o.area > 0) o.box = mask_box(o.mask);
+      if (o.area > 0) o.box = pipeline::mask_box(o.mask);
       f.objects.push_back(std::move(o));
     }
     return f;
@@ -231,7 +224,7 @@ TrackFrame text_frame_result(int64_t index, const models::TextVideoObjects& post
     o.score = scores[k].item<float>();
     o.mask = masks[k];
     o.area = o.mask.sum().item<int64_t>();
-    if (o.area > 0) o.box = mask_box(o.mask);
+    if (o.area > 0) o.box = pipeline::mask_box(o.mask);
     f.objects.push_back(std::move(o));
   }
   return f;
@@ -280,99 +273,107 @@ double VideoSession::fps() const { return state_->source->fps(); }
 at::Tensor VideoSession::frame(int64_t index) { return state_->source->frame(index); }
 
 void VideoSession::add_points(int64_t frame, int64_t object_id, const std::vector<Point>& points) {
-  State& s = *state_;
-  s.check_frame(frame, "points");
-  s.check_no_text(object_id);
-  SAM3RT_CHECK(!points.empty(), kInvalidArgument, "object ", object_id, ", frame ", frame, ": no points given");
-  const int64_t W = s.source->width(), H = s.source->height();
-  for (size_t i = 0; i < points.size(); ++i) {
-    const Point& p = points[i];
-    SAM3RT_CHECK(std::isfinite(p.x) && std::isfinite(p.y) && p.x >= 0 && p.y >= 0 && p.x <= W && p.y <= H,
-                 kInvalidArgument, "object ", object_id, ", frame ", frame, ": point (", p.x, ",", p.y,
-                 ") lies outside the ", W, "x", H, " video");
-  }
-  const State::FramePrompts* e = s.existing(object_id, frame);
-  if (e == nullptr && s.find(object_id) == nullptr) s.check_new_object(object_id);
-  SAM3RT_CHECK(e == nullptr || !e->mask.defined(), kInvalidArgument, "object ", object_id, " has a mask prompt on frame ",
-               frame, "; points and boxes cannot be added to a mask on the same frame");
-  State::FramePrompts& fp = s.slot(object_id, frame);
-  fp.points.insert(fp.points.end(), points.begin(), points.end());
-  fp.dirty = true;
+  return pipeline::at_edge([&] {
+    State& s = *state_;
+    s.check_frame(frame, "points");
+    s.check_no_text(object_id);
+    SAM3RT_CHECK(!points.empty(), kInvalidArgument, "object ", object_id, ", frame ", frame, ": no points given");
+    const int64_t W = s.source->width(), H = s.source->height();
+    for (size_t i = 0; i < points.size(); ++i) {
+      const Point& p = points[i];
+      SAM3RT_CHECK(std::isfinite(p.x) && std::isfinite(p.y) && p.x >= 0 && p.y >= 0 && p.x <= W && p.y <= H,
+                   kInvalidArgument, "object ", object_id, ", frame ", frame, ": point (", p.x, ",", p.y,
+                   ") lies outside the ", W, "x", H, " video");
+    }
+    const State::FramePrompts* e = s.existing(object_id, frame);
+    if (e == nullptr && s.find(object_id) == nullptr) s.check_new_object(object_id);
+    SAM3RT_CHECK(e == nullptr || !e->mask.defined(), kInvalidArgument, "object ", object_id, " has a mask prompt on frame ",
+                 frame, "; points and boxes cannot be added to a mask on the same frame");
+    State::FramePrompts& fp = s.slot(object_id, frame);
+    fp.points.insert(fp.points.end(), points.begin(), points.end());
+    fp.dirty = true;
+  });
 }
 
 void VideoSession::add_box(int64_t frame, int64_t object_id, const Box& box) {
-  State& s = *state_;
-  s.check_frame(frame, "box");
-  s.check_no_text(object_id);
-  const int64_t W = s.source->width(), H = s.source->height();
-  const Box& b = box;
-  SAM3RT_CHECK(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) && std::isfinite(b.y2),
-               kInvalidArgument, "object ", object_id, ", frame ", frame, ": box ", box_text(b), " is not finite");
-  SAM3RT_CHECK(b.x2 > b.x1 && b.y2 > b.y1, kInvalidArgument, "object ", object_id, ", frame ", frame, ": box ",
-               box_text(b), " needs x2 > x1 and y2 > y1");
-  SAM3RT_CHECK(b.x1 >= 0 && b.y1 >= 0 && b.x2 <= W && b.y2 <= H, kInvalidArgument, "object ", object_id, ", frame ",
-               frame, ": box ", box_text(b), " lies outside the ", W, "x", H, " video");
-  SAM3RT_CHECK(b.positive, kInvalidArgument, "object ", object_id, ", frame ", frame, ": box ", box_text(b),
-               " is negative; an object takes positive boxes only");
-  const State::FramePrompts* e = s.existing(object_id, frame);
-  if (e == nullptr && s.find(object_id) == nullptr) s.check_new_object(object_id);
-  SAM3RT_CHECK(e == nullptr || !e->mask.defined(), kInvalidArgument, "object ", object_id, " has a mask prompt on frame ",
-               frame, "; points and boxes cannot be added to a mask on the same frame");
-  SAM3RT_CHECK(e == nullptr || !e->box, kInvalidArgument, "object ", object_id, " already has a box on frame ", frame,
-               " ", e && e->box ? box_text(*e->box) : "", "; one box per object and frame (use another object id)");
-  State::FramePrompts& fp = s.slot(object_id, frame);
-  fp.box = b;
-  fp.dirty = true;
+  return pipeline::at_edge([&] {
+    State& s = *state_;
+    s.check_frame(frame, "box");
+    s.check_no_text(object_id);
+    const int64_t W = s.source->width(), H = s.source->height();
+    const Box& b = box;
+    SAM3RT_CHECK(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) && std::isfinite(b.y2),
+                 kInvalidArgument, "object ", object_id, ", frame ", frame, ": box ", box_text(b), " is not finite");
+    SAM3RT_CHECK(b.x2 > b.x1 && b.y2 > b.y1, kInvalidArgument, "object ", object_id, ", frame ", frame, ": box ",
+                 box_text(b), " needs x2 > x1 and y2 > y1");
+    SAM3RT_CHECK(b.x1 >= 0 && b.y1 >= 0 && b.x2 <= W && b.y2 <= H, kInvalidArgument, "object ", object_id, ", frame ",
+                 frame, ": box ", box_text(b), " lies outside the ", W, "x", H, " video");
+    SAM3RT_CHECK(b.positive, kInvalidArgument, "object ", object_id, ", frame ", frame, ": box ", box_text(b),
+                 " is negative; an object takes positive boxes only");
+    const State::FramePrompts* e = s.existing(object_id, frame);
+    if (e == nullptr && s.find(object_id) == nullptr) s.check_new_object(object_id);
+    SAM3RT_CHECK(e == nullptr || !e->mask.defined(), kInvalidArgument, "object ", object_id, " has a mask prompt on frame ",
+                 frame, "; points and boxes cannot be added to a mask on the same frame");
+    SAM3RT_CHECK(e == nullptr || !e->box, kInvalidArgument, "object ", object_id, " already has a box on frame ", frame,
+                 " ", e && e->box ? box_text(*e->box) : "", "; one box per object and frame (use another object id)");
+    State::FramePrompts& fp = s.slot(object_id, frame);
+    fp.box = b;
+    fp.dirty = true;
+  });
 }
 
 void VideoSession::add_mask(int64_t frame, int64_t object_id, const at::Tensor& mask) {
-  State& s = *state_;
-  s.check_frame(frame, "mask");
-  s.check_no_text(object_id);
-  const int64_t W = s.source->width(), H = s.source->height();
-  SAM3RT_CHECK(mask.defined() && (mask.scalar_type() == at::kBool || mask.scalar_type() == at::kByte),
-               kInvalidArgument, "object ", object_id, ", frame ", frame, ": a mask prompt must be bool or uint8");
-  SAM3RT_CHECK(mask.dim() == 2 && mask.size(0) == H && mask.size(1) == W, kInvalidArgument, "object ", object_id,
-               ", frame ", frame, ": a mask prompt must have the video's size [", H, ", ", W, "], got ", mask.sizes());
-  const State::FramePrompts* e = s.existing(object_id, frame);
-  if (e == nullptr && s.find(object_id) == nullptr) s.check_new_object(object_id);
-  SAM3RT_CHECK(e == nullptr || (e->points.empty() && !e->box), kInvalidArgument, "object ", object_id,
-               " has points or a box on frame ", frame, "; a mask cannot be combined with them on the same frame");
-  State::FramePrompts& fp = s.slot(object_id, frame);
-  fp.mask = mask.ne(0).cpu().contiguous();
-  fp.dirty = true;
+  return pipeline::at_edge([&] {
+    State& s = *state_;
+    s.check_frame(frame, "mask");
+    s.check_no_text(object_id);
+    const int64_t W = s.source->width(), H = s.source->height();
+    SAM3RT_CHECK(mask.defined() && (mask.scalar_type() == at::kBool || mask.scalar_type() == at::kByte),
+                 kInvalidArgument, "object ", object_id, ", frame ", frame, ": a mask prompt must be bool or uint8");
+    SAM3RT_CHECK(mask.dim() == 2 && mask.size(0) == H && mask.size(1) == W, kInvalidArgument, "object ", object_id,
+                 ", frame ", frame, ": a mask prompt must have the video's size [", H, ", ", W, "], got ", mask.sizes());
+    const State::FramePrompts* e = s.existing(object_id, frame);
+    if (e == nullptr && s.find(object_id) == nullptr) s.check_new_object(object_id);
+    SAM3RT_CHECK(e == nullptr || (e->points.empty() && !e->box), kInvalidArgument, "object ", object_id,
+                 " has points or a box on frame ", frame, "; a mask cannot be combined with them on the same frame");
+    State::FramePrompts& fp = s.slot(object_id, frame);
+    fp.mask = mask.ne(0).cpu().contiguous();
+    fp.dirty = true;
+  });
 }
 
 void VideoSession::add_text(const std::string& text, int64_t frame) {
-  State& s = *state_;
-  SAM3RT_CHECK(!text.empty(), kInvalidArgument, "a text prompt must not be empty");
-  s.check_frame(frame, "text");
-  const Model::Impl& impl = model_impl(*model_);
-  SAM3RT_CHECK(model_->can_segment_concepts() && impl.tokenizer.has_value() && impl.modules->config.video.has_value(),
-               kUnsupported, "model type ", model_->type_name(),
-               " has no detector for text prompts on videos (needs the sam3_video layout)");
-  SAM3RT_CHECK(s.objects.empty(), kInvalidArgument, "text prompt '", text, "': this session already has objects "
-               "prompted with points, boxes or masks; text prompts number their own objects, so a session takes "
-               "either text or clicks");
-  SAM3RT_CHECK(!s.text_started, kInvalidArgument, "text prompt '", text,
-               "': add every text before the first propagate() (reset() starts over)");
-  const auto enc = impl.tokenizer->encode(text, static_cast<int>(impl.config.detector->text.max_position_embeddings));
-  const auto lopts = at::TensorOptions().dtype(at::kLong);
-  const at::Tensor ids = at::tensor(enc.ids, lopts).view({1, -1});
-  const at::Tensor mask = at::tensor(enc.attention_mask, lopts).view({1, -1});
-  if (!s.text) {
-    s.text_modules = std::make_unique<models::Sam3Modules>(*impl.modules);
-    auto& vc = *s.text_modules->config.video;
-    if (s.options.max_objects > 0) vc.max_num_objects = std::min<int64_t>(vc.max_num_objects, s.options.max_objects);
-    models::TextVideoOptions to =
-        impl.options.hf_text_only ? models::TextVideoOptions::transformers() : models::TextVideoOptions{};
-    to.tracker.history_radius = s.options.history_radius;
-    s.text = std::make_unique<models::TextVideoSession>(*s.text_modules, s.source->num_frames(), s.source->height(),
-                                                        s.source->width(), to);
-  }
-  s.text->add_prompt(text, ids, mask);
-  if (std::find(s.texts.begin(), s.texts.end(), text) == s.texts.end()) s.texts.push_back(text);
-  s.text_frame = s.text_frame < 0 ? frame : std::min(s.text_frame, frame);
+  return pipeline::at_edge([&] {
+    State& s = *state_;
+    SAM3RT_CHECK(!text.empty(), kInvalidArgument, "a text prompt must not be empty");
+    s.check_frame(frame, "text");
+    const Model::Impl& impl = model_impl(*model_);
+    SAM3RT_CHECK(model_->can_segment_concepts() && impl.tokenizer.has_value() && impl.modules->config.video.has_value(),
+                 kUnsupported, "model type ", model_->type_name(),
+                 " has no detector for text prompts on videos (needs the sam3_video layout)");
+    SAM3RT_CHECK(s.objects.empty(), kInvalidArgument, "text prompt '", text, "': this session already has objects "
+                 "prompted with points, boxes or masks; text prompts number their own objects, so a session takes "
+                 "either text or clicks");
+    SAM3RT_CHECK(!s.text_started, kInvalidArgument, "text prompt '", text,
+                 "': add every text before the first propagate() (reset() starts over)");
+    const auto enc = impl.tokenizer->encode(text, static_cast<int>(impl.config.detector->text.max_position_embeddings));
+    const auto lopts = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor ids = at::tensor(enc.ids, lopts).view({1, -1});
+    const at::Tensor mask = at::tensor(enc.attention_mask, lopts).view({1, -1});
+    if (!s.text) {
+      s.text_modules = std::make_unique<models::Sam3Modules>(*impl.modules);
+      auto& vc = *s.text_modules->config.video;
+      if (s.options.max_objects > 0) vc.max_num_objects = std::min<int64_t>(vc.max_num_objects, s.options.max_objects);
+      models::TextVideoOptions to =
+          impl.options.hf_text_only ? models::TextVideoOptions::transformers() : models::TextVideoOptions{};
+      to.tracker.history_radius = s.options.history_radius;
+      s.text = std::make_unique<models::TextVideoSession>(*s.text_modules, s.source->num_frames(), s.source->height(),
+                                                          s.source->width(), to);
+    }
+    s.text->add_prompt(text, ids, mask);
+    if (std::find(s.texts.begin(), s.texts.end(), text) == s.texts.end()) s.texts.push_back(text);
+    s.text_frame = s.text_frame < 0 ? frame : std::min(s.text_frame, frame);
+  });
 }
 
 std::vector<int64_t> VideoSession::object_ids() const {
@@ -440,39 +441,41 @@ int64_t VideoSession::propagate_text(const TrackCallback& on_frame, const Propag
 }
 
 int64_t VideoSession::propagate(const TrackCallback& on_frame, const PropagateOptions& options) {
-  State& s = *state_;
-  SAM3RT_CHECK(static_cast<bool>(on_frame), kInvalidArgument, "propagate() needs a callback");
-  if (s.text) return propagate_text(on_frame, options);
-  SAM3RT_CHECK(!s.objects.empty(), kInvalidArgument,
-               "nothing to track: add points, a box, a mask or a text first");
-  const int64_t start = options.start_frame >= 0 ? options.start_frame : s.prompted_frame(options.reverse);
-  s.check_frame(start, "propagation start");
-  s.flush();
-  const int64_t n = s.source->num_frames();
-  const int64_t limit = options.max_frames > 0 ? options.max_frames : std::numeric_limits<int64_t>::max();
-  const int64_t step = options.reverse ? -1 : 1;
-  int64_t delivered = 0;
-  for (int64_t i = start; i >= 0 && i < n && delivered < limit; i += step) {
-    std::map<std::string, double> timings;
-    auto t0 = Clock::now();
-    const at::Tensor rgb = s.source->frame(i);
-    timings["decode"] = ms_since(t0);
-    t0 = Clock::now();
-    models::VideoFrame vf;
-    vf.index = i;
-    vf.pixel_values = pipeline::preprocess_image(rgb.to(s.device), s.image_size);  // [1, 3, S, S]
-    timings["preprocess"] = ms_since(t0);
-    t0 = Clock::now();
-    const models::VideoFrameResult r = s.tracker->track(vf, options.reverse);
-    timings["track"] = ms_since(t0);
-    t0 = Clock::now();
-    TrackFrame f = s.postprocess(r);
-    timings["postprocess"] = ms_since(t0);
-    f.timings_ms = std::move(timings);
-    ++delivered;
-    if (!on_frame(f)) break;
-  }
-  return delivered;
+  return pipeline::at_edge([&] {
+    State& s = *state_;
+    SAM3RT_CHECK(static_cast<bool>(on_frame), kInvalidArgument, "propagate() needs a callback");
+    if (s.text) return propagate_text(on_frame, options);
+    SAM3RT_CHECK(!s.objects.empty(), kInvalidArgument,
+                 "nothing to track: add points, a box, a mask or a text first");
+    const int64_t start = options.start_frame >= 0 ? options.start_frame : s.prompted_frame(options.reverse);
+    s.check_frame(start, "propagation start");
+    s.flush();
+    const int64_t n = s.source->num_frames();
+    const int64_t limit = options.max_frames > 0 ? options.max_frames : std::numeric_limits<int64_t>::max();
+    const int64_t step = options.reverse ? -1 : 1;
+    int64_t delivered = 0;
+    for (int64_t i = start; i >= 0 && i < n && delivered < limit; i += step) {
+      std::map<std::string, double> timings;
+      auto t0 = Clock::now();
+      const at::Tensor rgb = s.source->frame(i);
+      timings["decode"] = ms_since(t0);
+      t0 = Clock::now();
+      models::VideoFrame vf;
+      vf.index = i;
+      vf.pixel_values = pipeline::preprocess_image(rgb.to(s.device), s.image_size);  // [1, 3, S, S]
+      timings["preprocess"] = ms_since(t0);
+      t0 = Clock::now();
+      const models::VideoFrameResult r = s.tracker->track(vf, options.reverse);
+      timings["track"] = ms_since(t0);
+      t0 = Clock::now();
+      TrackFrame f = s.postprocess(r);
+      timings["postprocess"] = ms_since(t0);
+      f.timings_ms = std::move(timings);
+      ++delivered;
+      if (!on_frame(f)) break;
+    }
+    return delivered;
+  });
 }
 
 void VideoSession::reset() {

@@ -74,21 +74,17 @@ std::vector<uint32_t> rle_string_to_runs(const std::string& counts) {
 // The public pair (sam3rt/render.h).
 namespace sam3rt {
 
-using render::rle_runs;
-using render::rle_runs_to_string;
-using render::rle_string_to_runs;
-
 CocoRle encode_coco_rle(const at::Tensor& mask) {
   CocoRle rle;
   rle.height = mask.size(0);
   rle.width = mask.size(1);
-  rle.counts = rle_runs_to_string(rle_runs(mask));
+  rle.counts = render::rle_runs_to_string(render::rle_runs(mask));
   return rle;
 }
 
 at::Tensor decode_coco_rle(const CocoRle& rle) {
   SAM3RT_CHECK(rle.height >= 0 && rle.width >= 0, kCorruption, "COCO RLE size must be non-negative");
-  const auto runs = rle_string_to_runs(rle.counts);
+  const auto runs = render::rle_string_to_runs(rle.counts);
   const int64_t n = rle.height * rle.width;
   at::Tensor flat = at::empty({n}, at::TensorOptions().dtype(at::kBool));
   bool* p = flat.data_ptr<bool>();

@@ -233,11 +233,6 @@ TrackFrame parse_track_frame_json(const std::string& json) {
 // The public writer (sam3rt/track_writer.h).
 namespace sam3rt {
 
-using render::VideoFileWriter;
-using render::can_write_video_files;
-using render::draw_track_overlay;
-using render::parse_track_frame_json;
-
 // --- TrackWriter -------------------------------------------------------------------------
 
 struct TrackWriter::State {
@@ -256,7 +251,7 @@ struct TrackWriter::State {
   int64_t tmp_size_ = 0;
   // Per frame: offset and length of its latest entry in the temporary file (length 0: none).
   std::vector<std::pair<int64_t, int64_t>> index_;
-  std::unique_ptr<VideoFileWriter> overlay_;
+  std::unique_ptr<render::VideoFileWriter> overlay_;
   bool overlay_in_order_ = true;
   int64_t last_frame_ = -1;
   int64_t added_ = 0;
@@ -283,7 +278,7 @@ TrackWriter::State::State(const TrackWriterOptions& options, int64_t width, int6
   tmp_.open(tmp_path_, std::ios::binary | std::ios::trunc);
   SAM3RT_CHECK(tmp_.good(), kIo, tmp_path_, ": cannot write");
   if (options.mask_pngs) create_dirs(dir / "masks");
-  if (options.overlay && !can_write_video_files()) create_dirs(dir / "overlay");
+  if (options.overlay && !render::can_write_video_files()) create_dirs(dir / "overlay");
 }
 
 TrackWriter::State::~State() {
@@ -295,13 +290,13 @@ TrackWriter::State::~State() {
 }
 
 void TrackWriter::State::write_overlay_frame(const TrackFrame& frame, const at::Tensor& rgb) {
-  const at::Tensor image = draw_track_overlay(rgb, frame);
-  if (!can_write_video_files()) {
+  const at::Tensor image = render::draw_track_overlay(rgb, frame);
+  if (!render::can_write_video_files()) {
     write_png((fs::path(options_.dir) / "overlay" / frame_name(frame.index, ".png")).string(), image);
     return;
   }
   if (!overlay_) {
-    overlay_ = std::make_unique<VideoFileWriter>((fs::path(options_.dir) / "overlay.mp4").string(),
+    overlay_ = std::make_unique<render::VideoFileWriter>((fs::path(options_.dir) / "overlay.mp4").string(),
                                                  options_.fps > 0 ? options_.fps : kDefaultFps, width_, height_);
   }
   overlay_->write(image);
@@ -328,13 +323,13 @@ void TrackWriter::State::add(const TrackFrame& frame, const at::Tensor& rgb) {
   tmp_size_ += static_cast<int64_t>(entry.size()) + 1;
 
   if (options_.overlay) {
-    if (overlay_in_order_ && frame.index <= last_frame_ && can_write_video_files()) {
+    if (overlay_in_order_ && frame.index <= last_frame_ && render::can_write_video_files()) {
       // Out of order: the video is redrawn in frame order at finish().
       overlay_in_order_ = false;
       if (overlay_) overlay_->close();
       overlay_.reset();
     }
-    if (overlay_in_order_ || !can_write_video_files()) write_overlay_frame(frame, rgb);
+    if (overlay_in_order_ || !render::can_write_video_files()) write_overlay_frame(frame, rgb);
   }
   last_frame_ = std::max(last_frame_, frame.index);
   ++added_;
@@ -372,7 +367,7 @@ std::vector<std::string> TrackWriter::State::finish(const std::function<at::Tens
     overlay_.reset();
     for (int64_t i = 0; i < num_frames_; ++i) {
       if (index_[static_cast<size_t>(i)].second == 0) continue;
-      TrackFrame f = parse_track_frame_json(entry(i));
+      TrackFrame f = render::parse_track_frame_json(entry(i));
       f.width = width_;
       f.height = height_;
       write_overlay_frame(f, frames(i));

@@ -2,7 +2,6 @@
 
 #include <ATen/ops/mul.h>
 
-#include <c10/util/Exception.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -135,8 +134,6 @@ struct Server::Impl {
       send_error(res, e.status(), e.code(), e.what());
     } catch (const Error& e) {
       send_error(res, http_status_for(e.code()), error_code_name(e.code()), e.what());
-    } catch (const c10::Error& e) {
-      send_error(res, 500, "internal error", e.what_without_backtrace());
     } catch (const std::bad_alloc&) {
       send_error(res, 500, "internal error", "out of memory");
     } catch (const std::exception& e) {

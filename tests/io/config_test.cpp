@@ -1,6 +1,7 @@
 // Typed config.json parsing: the released facebook/sam3 configs of the three layouts, the
 // tiny fixture configs, the defaults a sparse config falls back to, and malformed configs
 // (each a sam3rt::Error naming the file and the field path).
+#include "testing/errors.h"
 #include "io/config.h"
 
 #include <gtest/gtest.h>
@@ -32,20 +33,7 @@ std::string read_text(const std::string& path) {
 std::string full(const std::string& layout) { return data_path("sam3-full-manifest/" + layout + "_config.json"); }
 std::string tiny(const std::string& layout) { return data_path("sam3-tiny-seed0/" + layout + "/config.json"); }
 
-// Runs fn, expecting a sam3rt::Error with `code`; returns its message.
-std::string expect_error(ErrorCode code, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << error_code_name(e.code()) << ": " << e.what();
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a sam3rt::Error: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "no error, expected " << error_code_name(code);
-  return {};
-}
+using testing::expect_error;
 
 // Parses `json` as "test.json", expecting kCorruption with every needle in the message.
 void expect_corrupt(const std::string& json, const std::vector<std::string>& needles) {

@@ -1,6 +1,7 @@
 // Image decoding and PNG encoding against images whose pixels we know: the synthetic
 // patterns of tests/data/images/make_images.py (keep the two in sync), one real photo,
 // and broken inputs (missing, not an image, every truncation, bit flips, zero size).
+#include "testing/errors.h"
 #include "io/image.h"
 
 #include <ATen/ops/empty.h>
@@ -44,20 +45,7 @@ at::Tensor decode(const std::vector<uint8_t>& bytes, const std::string& name = "
   return decode_image_bytes(bytes.data(), bytes.size(), name);
 }
 
-// Runs fn, expecting a sam3rt::Error with `code`; returns its message.
-std::string expect_error(ErrorCode code, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << error_code_name(e.code()) << ": " << e.what();
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a sam3rt::Error: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "no error, expected " << error_code_name(code);
-  return {};
-}
+using testing::expect_error;
 
 // The block colours of make_images.py (BLOCK_COLOURS).
 constexpr std::array<std::array<int, 3>, 6> kBlockColours{{

@@ -2,6 +2,7 @@
 // independent parse of the written bytes), zero-copy views into the mapping, every kind
 // of corrupt file (each a sam3rt::Error naming the tensor and the problem), and the
 // tensors of a real fixture checkpoint.
+#include "testing/errors.h"
 #include "io/safetensors.h"
 
 #include <ATen/ops/arange.h>
@@ -59,20 +60,7 @@ std::string file_bytes(const std::string& header, const std::string& data = "") 
   return le64(header.size()) + header + data;
 }
 
-// Runs fn, expecting a sam3rt::Error with `code`; returns its message.
-std::string expect_error(ErrorCode code, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << error_code_name(e.code()) << ": " << e.what();
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a sam3rt::Error: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "no error, expected " << error_code_name(code);
-  return {};
-}
+using testing::expect_error;
 
 // The header of a written file, parsed independently of parse_safetensors_header.
 struct RawHeader {

@@ -4,6 +4,7 @@
 // garbage files, frames of another size); and the track outputs (render/video_writer.h):
 // overlay pixels, tracks.json entries, TrackWriter ordering. Frames are built at run time from the bedroom frames in
 // tests/data/video (see PROVENANCE.md there), shifted so that every frame differs.
+#include "testing/errors.h"
 #include "io/video.h"
 
 #include <ATen/ops/abs.h>
@@ -35,19 +36,7 @@ namespace fs = std::filesystem;
 
 const std::string kFrames = std::string(SAM3RT_TEST_DATA) + "/video";
 
-std::string expect_error(ErrorCode code, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << error_code_name(e.code()) << ": " << e.what();
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a sam3rt::Error: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "no error, expected " << error_code_name(code);
-  return {};
-}
+using testing::expect_error;
 
 class TempDir {
  public:

@@ -1,6 +1,7 @@
 // Binding weights by checkpoint name: present, missing and mis-shaped keys, one report of
 // every problem, float16/bfloat16 checkpoints converted to float32, declare-only mode,
 // and the same over a real safetensors file.
+#include "testing/errors.h"
 #include "io/weights.h"
 
 #include <ATen/ops/arange.h>
@@ -24,20 +25,7 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
-// Runs fn, expecting a sam3rt::Error with `code`; returns its message.
-std::string expect_error(ErrorCode code, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << error_code_name(e.code()) << ": " << e.what();
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a sam3rt::Error: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "no error, expected " << error_code_name(code);
-  return {};
-}
+using testing::expect_error;
 
 at::Tensor ramp(const Shape& shape) {
   int64_t n = 1;

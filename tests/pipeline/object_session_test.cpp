@@ -29,6 +29,7 @@
 
 #include <sam3rt/sam3rt.h>
 
+#include "testing/errors.h"
 #include "models/tracker/tracker.h"
 #include "pipeline/model_impl.h"
 #include "pipeline/preprocess.h"
@@ -69,15 +70,7 @@ at::Tensor test_image(int64_t h = 120, int64_t w = 160) {
   return rgb;
 }
 
-void expect_error(const std::function<void()>& f, ErrorCode code, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
-}
+using testing::expect_error;
 
 class ObjectSession : public ::testing::Test {
  protected:

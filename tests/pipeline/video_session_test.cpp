@@ -41,6 +41,7 @@
 #include <sam3rt/sam3rt.h>
 #include <sam3rt/video.h>
 
+#include "testing/errors.h"
 #include "io/safetensors.h"
 #include "text/clip_tokenizer.h"
 #include "models/tracker/video_tracker.h"
@@ -543,15 +544,7 @@ TEST(VideoSession, TextSessionsStopAndStartWhereAsked) {
   EXPECT_LE(m.object_ids().size(), 1u);
 }
 
-void expect_error(const std::function<void()>& f, ErrorCode code, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
-}
+using testing::expect_error;
 
 TEST(VideoSession, BadPromptsAreNamedErrorsThatChangeNothing) {
   Env& e = env();

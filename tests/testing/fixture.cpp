@@ -103,4 +103,9 @@ WorstRelL2& WorstRelL2::group(const std::string& kind) {
   return *g;
 }
 
+std::vector<int64_t> to_vector(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
 }  // namespace sam3rt::testing

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/safetensors.h"
 
@@ -66,6 +67,9 @@ struct BoundModel {
 // Error(kCorruption) listing every missing, mis-shaped or unclaimed tensor. `dir` is a
 // path, e.g. Fixture::dir() or data_path("sam3-tiny-seed0/sam3_video").
 BoundModel bind_model(const std::string& dir);
+
+// The elements of an integer tensor, in order.
+std::vector<int64_t> to_vector(const at::Tensor& t);
 BoundModel bind_model(const std::string& dir, const ModelConfig& config);
 
 // Compares tensors with their references and remembers the worst rel-L2, printed when it

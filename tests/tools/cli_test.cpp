@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 using testing::CliRun;
 using testing::count_lines;
 
-CliRun run(const std::string& args) { return testing::run_cli(args); }
+using testing::run_cli;
 
 std::string data(const std::string& rel) { return testing::data_path(rel); }
 
@@ -38,7 +38,7 @@ class Cli : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("sam3rt_cli_test_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     // A small random sam3_video model with the real CLIP vocabulary (assets/demo).
-    const CliRun r = run("make-random-checkpoint --config " + std::string(SAM3RT_TEST_DATA) +
+    const CliRun r = run_cli("make-random-checkpoint --config " + std::string(SAM3RT_TEST_DATA) +
                       "/../../assets/demo/config.json --out " + (dir_ / "model").string() + " --seed 3");
     ASSERT_EQ(r.code, 0) << r.output;
   }
@@ -49,11 +49,11 @@ fs::path Cli::dir_;
 
 TEST_F(Cli, InfoDescribesEveryLayout) {
   for (const char* m : {"sam3_image", "sam3_tracker", "sam3_video"}) {
-    const CliRun r = run("info " + data(std::string("sam3-tiny-seed0/") + m));
+    const CliRun r = run_cli("info " + data(std::string("sam3-tiny-seed0/") + m));
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("keys: all"), std::string::npos) << r.output;
   }
-  const CliRun r = run("info " + data("sam3-tiny-seed0/sam3_video"));
+  const CliRun r = run_cli("info " + data("sam3-tiny-seed0/sam3_video"));
   EXPECT_NE(r.output.find("(sam3_video)"), std::string::npos);
   EXPECT_NE(r.output.find("671 tensors"), std::string::npos) << r.output;
 }
@@ -68,22 +68,22 @@ TEST_F(Cli, InfoReportsBadInputOnOneLine) {
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
     std::ofstream(bad / "model.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
-  CliRun r = run("info " + bad.string());
+  CliRun r = run_cli("info " + bad.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(count_lines(r.output), 1u) << r.output;
   EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
 
-  r = run("info " + (dir_ / "missing").string());
+  r = run_cli("info " + (dir_ / "missing").string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("not a directory"), std::string::npos) << r.output;
 
   std::ofstream(bad / "config.json") << R"({"model_type": "sam4"})";
-  r = run("info " + bad.string());
+  r = run_cli("info " + bad.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("unknown model_type 'sam4'"), std::string::npos) << r.output;
 
   std::ofstream(bad / "config.json") << R"({"model_type": "sam3", "vision_config": {"fpn_hidden_size": "wide"}})";
-  r = run("info " + bad.string());
+  r = run_cli("info " + bad.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("vision_config.fpn_hidden_size' must be an integer"), std::string::npos) << r.output;
 }
@@ -96,18 +96,18 @@ TEST_F(Cli, InfoListsKeyProblemsOfAMismatchedCheckpoint) {
                 fs::copy_options::overwrite_existing);
   fs::copy_file(data("sam3-tiny-seed0/sam3_image/model.safetensors"), mix / "model.safetensors",
                 fs::copy_options::overwrite_existing);
-  const CliRun r = run("info " + mix.string());
+  const CliRun r = run_cli("info " + mix.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("missing tracker_model.mask_decoder.iou_token.weight"), std::string::npos);
   EXPECT_NE(r.output.find("unexpected detector_model.detr_decoder.query_embed.weight"), std::string::npos);
 }
 
 TEST_F(Cli, VerifyPassesTokenizerAndImageFixtures) {
-  CliRun r = run("verify " + data("tokenizer"));
+  CliRun r = run_cli("verify " + data("tokenizer"));
   EXPECT_EQ(r.code, 0) << last_line(r.output);
   EXPECT_EQ(last_line(r.output).rfind("verify: 366/366 tensors within tolerance", 0), 0u) << last_line(r.output);
 
-  r = run("verify " + data("sam3-tiny-seed0/sam3_image"));
+  r = run_cli("verify " + data("sam3-tiny-seed0/sam3_image"));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("c1_text_boxes.pred_masks "), std::string::npos);
   EXPECT_NE(r.output.find("c0_hf_text_only.vision_encoder.backbone.layers.3 "), std::string::npos);
@@ -118,16 +118,16 @@ TEST_F(Cli, VerifyPassesTokenizerAndImageFixtures) {
 }
 
 TEST_F(Cli, VerifyFailsOnATightToleranceAndOnANonFixture) {
-  CliRun r = run("verify " + data("sam3-tiny-seed0/sam3_image") + " --tolerance 1e-12");
+  CliRun r = run_cli("verify " + data("sam3-tiny-seed0/sam3_image") + " --tolerance 1e-12");
   EXPECT_EQ(r.code, 1) << last_line(r.output);
-  r = run("verify " + dir_.string());
+  r = run_cli("verify " + dir_.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("not a fixture folder"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, SegmentWritesOverlayMasksAndCocoRle) {
   const fs::path out = dir_ / "seg";
-  const CliRun r = run("segment --model " + (dir_ / "model").string() + " --image " + data("images/oven.jpg") +
+  const CliRun r = run_cli("segment --model " + (dir_ / "model").string() + " --image " + data("images/oven.jpg") +
                     " --text handle --text door --threshold 0 --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("random weights"), std::string::npos);
@@ -167,7 +167,7 @@ TEST_F(Cli, PrecisionGateComparesEveryQueryAndCanFail) {
   const std::string base = "precision-gate --model " + (dir_ / "model").string() + " --image " +
                            std::string(SAM3RT_TEST_DATA) + "/../../assets/demo/groceries.jpg --text bag --text shoe" +
                            " --threads 1";
-  CliRun r = run(base + " --clicks 2");
+  CliRun r = run_cli(base + " --clicks 2");
   EXPECT_EQ(r.code, 0) << r.output;
   // Every query of both texts (the demo config has 8) and every candidate of the 2 x 2
   // clicks (3 each) is compared, whatever its score.
@@ -175,18 +175,18 @@ TEST_F(Cli, PrecisionGateComparesEveryQueryAndCanFail) {
   EXPECT_NE(r.output.find("bf16 vs fp32 on cpu | tracker: 12 masks"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("precision gate: PASS"), std::string::npos) << r.output;
   // bf16 is never bit-identical to fp32: zero tolerances must fail.
-  r = run(base + " --clicks 2 --max-score-diff 0 --min-iou 1 --min-mean-iou 1");
+  r = run_cli(base + " --clicks 2 --max-score-diff 0 --min-iou 1 --min-mean-iou 1");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("precision gate: FAIL"), std::string::npos) << r.output;
   // The same device and precision twice agree exactly.
-  r = run(base + " --clicks 2 --reference-device cpu --max-score-diff 0 --min-iou 1 --min-mean-iou 1");
+  r = run_cli(base + " --clicks 2 --reference-device cpu --max-score-diff 0 --min-iou 1 --min-mean-iou 1");
   EXPECT_EQ(r.code, 1) << r.output;  // the bf16 comparison still fails ...
   EXPECT_NE(r.output.find("fp32 on cpu vs fp32 on cpu | detector: 16 masks (0 empty in both), mask IoU mean 1.00000, "
                           "worst 1.00000"),
             std::string::npos)
       << r.output;  // ... while fp32 against itself passes at zero tolerance
   // No query above the threshold and no clicks: no evidence, so no pass.
-  r = run(base + " --clicks 0 --score-threshold 0.999");
+  r = run_cli(base + " --clicks 0 --score-threshold 0.999");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("nothing was checked"), std::string::npos) << r.output;
 }
@@ -194,13 +194,13 @@ TEST_F(Cli, PrecisionGateComparesEveryQueryAndCanFail) {
 TEST_F(Cli, DeviceAndPrecisionAreChecked) {
   const std::string base = "segment --model " + (dir_ / "model").string() + " --out " + (dir_ / "x").string() +
                            " --image " + data("images/oven.jpg") + " --text shoe";
-  CliRun r = run(base + " --device tpu");
+  CliRun r = run_cli(base + " --device tpu");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("unknown device 'tpu'"), std::string::npos) << r.output;
-  r = run(base + " --device cuda:x");
+  r = run_cli(base + " --device cuda:x");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("unknown device 'cuda:x'"), std::string::npos) << r.output;
-  r = run(base + " --precision fp16");
+  r = run_cli(base + " --precision fp16");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("fp16"), std::string::npos) << r.output;
 }
@@ -228,7 +228,7 @@ TEST_F(Cli, SegmentRejectsBadInput) {
        1, "no concept detector"},
   };
   for (const auto& c : cases) {
-    const CliRun r = run(c.args);
+    const CliRun r = run_cli(c.args);
     EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
     EXPECT_EQ(count_lines(r.output), 1u) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;

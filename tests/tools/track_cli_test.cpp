@@ -31,11 +31,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using testing::CliRun;
-using testing::count_lines;
-
-CliRun run(const std::string& args) { return testing::run_cli(args); }
-
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
@@ -52,7 +47,7 @@ class TrackCli : public ::testing::Test {
     nlohmann::json j = nlohmann::json::parse(in);
     j["detector_config"]["text_config"]["vocab_size"] = 49408;
     std::ofstream(dir_ / "config.json") << j.dump(2);
-    const CliRun r = run("make-random-checkpoint --config " + (dir_ / "config.json").string() + " --out " +
+    const testing::CliRun r = testing::run_cli("make-random-checkpoint --config " + (dir_ / "config.json").string() + " --out " +
                          model() + " --seed 5");
     ASSERT_EQ(r.code, 0) << r.output;
     // Six 240x136 frames named 0.jpg .. 5.png (unpadded: sorted numerically), and the same
@@ -76,14 +71,14 @@ class TrackCli : public ::testing::Test {
   static std::string out(const std::string& name) { return (dir_ / name).string(); }
   // One thread: the tiny model gains nothing from more, and a loaded machine's spinning
   // OpenMP workers would only slow it down.
-  static CliRun track(const std::string& args) { return run("track --threads 1 --model " + model() + " " + args); }
+  static testing::CliRun track(const std::string& args) { return testing::run_cli("track --threads 1 --model " + model() + " " + args); }
 
   // Exit 1, one line on stderr (nothing else printed) that contains `fragment`.
   static void expect_one_line_error(const std::string& args, const std::string& fragment) {
     SCOPED_TRACE(args);
-    const CliRun r = track(args);
+    const testing::CliRun r = track(args);
     EXPECT_EQ(r.code, 1) << r.output;
-    EXPECT_EQ(count_lines(r.output), 1u) << r.output;
+    EXPECT_EQ(testing::count_lines(r.output), 1u) << r.output;
     EXPECT_EQ(r.output.rfind("sam3rt: error: ", 0), 0u) << r.output;
     EXPECT_NE(r.output.find(fragment), std::string::npos) << r.output;
   }
@@ -135,7 +130,7 @@ void check_outputs(const fs::path& out, const std::vector<int64_t>& frame_order,
 
 TEST_F(TrackCli, TracksClicksAndABoxThroughAFrameFolder) {
   const fs::path o = out("folder");
-  const CliRun r = track("--video " + frames() + " --point 0:60,50 --point 0:80,60,neg --box 0:120,40,200,120@2 --out " +
+  const testing::CliRun r = track("--video " + frames() + " --point 0:60,50 --point 0:80,60,neg --box 0:120,40,200,120@2 --out " +
                          o.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("tracked 2 objects over 6 frames"), std::string::npos) << r.output;
@@ -163,7 +158,7 @@ TEST_F(TrackCli, TracksClicksAndABoxThroughAFrameFolder) {
 TEST_F(TrackCli, AVideoFileTrackedBackwardsGivesFramesInOrder) {
   if (!render::can_write_video_files()) GTEST_SKIP() << "built without OpenCV videoio";
   const fs::path o = out("reverse");
-  const CliRun r = track("--video " + out("clip.mp4") + " --box 3:30,20,150,110@4 --reverse --out " + o.string());
+  const testing::CliRun r = track("--video " + out("clip.mp4") + " --box 3:30,20,150,110@4 --reverse --out " + o.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("over 4 frames (backwards from frame 3)"), std::string::npos) << r.output;
   check_outputs(o, {0, 1, 2, 3}, {4});  // tracks.json in frame order
@@ -180,7 +175,7 @@ TEST_F(TrackCli, MaskPromptsAndFrameLimits) {
     ASSERT_EQ(track("--video " + frames() + " --box 0:120,40,200,120@2 --no-overlay --out " + src.string()).code, 0);
   }
   const fs::path o = out("mask");
-  const CliRun r = track("--video " + frames() + " --mask 2:" + (src / "masks" / "2" / "00002.png").string() +
+  const testing::CliRun r = track("--video " + frames() + " --mask 2:" + (src / "masks" / "2" / "00002.png").string() +
                          "@7 --max-frames 2 --no-overlay --no-masks --out " + o.string());
   ASSERT_EQ(r.code, 0) << r.output;
   check_outputs(o, {2, 3}, {7}, /*pngs=*/false);
@@ -191,7 +186,7 @@ TEST_F(TrackCli, MaskPromptsAndFrameLimits) {
 
 TEST_F(TrackCli, TextPromptsFindTheirOwnObjects) {
   const fs::path o = out("text");
-  const CliRun r = track("--video " + frames() + " --text person --text chair --max-objects 3 --out " + o.string());
+  const testing::CliRun r = track("--video " + frames() + " --text person --text chair --max-objects 3 --out " + o.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("over 6 frames (forwards from frame 0)"), std::string::npos) << r.output;
   const nlohmann::json j = read_json(o / "tracks.json");
@@ -237,7 +232,7 @@ TEST_F(TrackCli, BadInputIsOneLineAndExitOne) {
   expect_one_line_error(v + o, "no prompt");
   expect_one_line_error(v + " --mask 0:" + out("nope.png") + o, "nope.png");
   // Usage errors exit with 2.
-  const CliRun r = track(v + " --point 0:10,10");
+  const testing::CliRun r = track(v + " --point 0:10,10");
   EXPECT_EQ(r.code, 2) << r.output;
 }
 

@@ -1,5 +1,7 @@
 // The fused attention kernel for AVX2 + FMA (compiled with -mavx2 -mfma; called only after
 // fused_attention.cpp has checked the CPU).
+// The vector traits V below mirror the other instruction set's file line for line by design
+// (one kernel source, fused_attention_kernel.inc, instantiated per width).
 #include <immintrin.h>
 
 namespace sam3rt::nn::cpu {

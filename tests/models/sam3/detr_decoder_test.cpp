@@ -10,19 +10,10 @@
 #include "models/modules.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
+#include "testing/image_cases.h"
 
 namespace sam3rt {
 namespace {
-
-const std::vector<std::string> kCases = {"c0_hf_text_only", "c1_text_boxes", "c2_batch2_padded_boxes",
-                                         "c3_text_padbox", "c4_batch2_text_padbox"};
-
-// Text mask, followed by the geometry mask where the geometry encoder ran.
-at::Tensor prompt_valid(const testing::Fixture& fx, const std::string& c) {
-  at::Tensor text = fx.input(c + ".attention_mask").ne(0);
-  const std::string geo = c + ".geometry_encoder.attention_mask";
-  return fx.has_intermediate(geo) ? at::cat({text, fx.intermediate(geo).to(at::kBool)}, 1) : text;
-}
 
 models::DetrDecoderOutput run_decoder(const testing::Fixture& fx, const models::DetrDecoder& decoder,
                                       const std::string& c) {
@@ -30,17 +21,17 @@ models::DetrDecoderOutput run_decoder(const testing::Fixture& fx, const models::
   return decoder.forward(fx.intermediate(c + ".detr_encoder.last_hidden_state"),
                          fx.intermediate(c + ".detr_encoder.pos_embeds_flattened"), grid[0][0].item<int64_t>(),
                          grid[0][1].item<int64_t>(), fx.intermediate(c + ".detr_encoder.text_features"),
-                         prompt_valid(fx, c));
+                         testing::prompt_valid(fx, c));
 }
 
 TEST(DetrDecoder, MatchesReferencePerLayer) {
-  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  const testing::BoundModel b = testing::bind_model(fx.dir());
+  const testing::Fixture& fx = testing::image_fixture().fx;
+  const testing::BoundModel& b = testing::image_fixture().bound;
   const models::DetrDecoder& decoder = b.modules->detector->detr_decoder;
   const int64_t num_layers = b.modules->config.detector->detr_decoder.num_layers;
   testing::WorstRelL2 w("detr_decoder");
 
-  for (const std::string& c : kCases) {
+  for (const std::string& c : testing::kImageCases) {
     SCOPED_TRACE(c);
     models::DetrDecoderOutput out = run_decoder(fx, decoder, c);
     ASSERT_EQ(static_cast<int64_t>(out.layer_states.size()), num_layers);
@@ -62,15 +53,15 @@ TEST(DetrDecoder, MatchesReferencePerLayer) {
 }
 
 TEST(DetrDecoder, RejectsGridMismatch) {
-  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  const testing::BoundModel b = testing::bind_model(fx.dir());
+  const testing::Fixture& fx = testing::image_fixture().fx;
+  const testing::BoundModel& b = testing::image_fixture().bound;
   const std::string c = "c0_hf_text_only";
   at::Tensor memory = fx.intermediate(c + ".detr_encoder.last_hidden_state");
   at::Tensor pos = fx.intermediate(c + ".detr_encoder.pos_embeds_flattened");
   at::Tensor prompt = fx.intermediate(c + ".detr_encoder.text_features");
   const int64_t n = memory.size(1);
-  EXPECT_THROW(b.modules->detector->detr_decoder.forward(memory, pos, n, 2, prompt, prompt_valid(fx, c)), Error);
-  EXPECT_THROW(b.modules->detector->detr_decoder.forward(memory, pos, n, 1, prompt.slice(1, 1), prompt_valid(fx, c)),
+  EXPECT_THROW(b.modules->detector->detr_decoder.forward(memory, pos, n, 2, prompt, testing::prompt_valid(fx, c)), Error);
+  EXPECT_THROW(b.modules->detector->detr_decoder.forward(memory, pos, n, 1, prompt.slice(1, 1), testing::prompt_valid(fx, c)),
                Error);
 }
 

@@ -13,45 +13,29 @@
 #include "nn/position_encoding.h"
 #include "sam3rt/error.h"
 #include "testing/fixture.h"
+#include "testing/image_cases.h"
 
 namespace sam3rt {
 namespace {
 
-const std::vector<std::string> kCases = {"c0_hf_text_only", "c1_text_boxes", "c2_batch2_padded_boxes",
-                                         "c3_text_padbox", "c4_batch2_text_padbox"};
-
-// Cases c3 / c4 reuse the pixels (and recorded vision features) of c0 / c2.
-std::string vision_case(const std::string& c) {
-  if (c == "c3_text_padbox" || c == "c1_text_boxes") return "c0_hf_text_only";
-  if (c == "c4_batch2_text_padbox") return "c2_batch2_padded_boxes";
-  return c;
-}
-
-// Text mask, followed by the geometry mask where the geometry encoder ran.
-at::Tensor prompt_valid(const testing::Fixture& fx, const std::string& c) {
-  at::Tensor text = fx.input(c + ".attention_mask").ne(0);
-  const std::string geo = c + ".geometry_encoder.attention_mask";
-  return fx.has_intermediate(geo) ? at::cat({text, fx.intermediate(geo).to(at::kBool)}, 1) : text;
-}
-
 // The neck levels the detector uses, finest first (the coarsest is replaced by the memory).
 std::vector<at::Tensor> fpn_levels(const testing::Fixture& fx, const std::string& c) {
-  const std::string p = vision_case(c) + ".vision_encoder.neck.0.";
+  const std::string p = testing::vision_case(c) + ".vision_encoder.neck.0.";
   return {fx.intermediate(p + "0"), fx.intermediate(p + "1"), fx.intermediate(p + "2")};
 }
 
 TEST(SegmentationHead, MatchesReference) {
-  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  const testing::BoundModel b = testing::bind_model(fx.dir());
+  const testing::Fixture& fx = testing::image_fixture().fx;
+  const testing::BoundModel& b = testing::image_fixture().bound;
   const models::SegmentationHead& head = b.modules->detector->segmentation_head;
   testing::WorstRelL2 w("mask_decoder");
 
-  for (const std::string& c : kCases) {
+  for (const std::string& c : testing::kImageCases) {
     SCOPED_TRACE(c);
     at::Tensor hidden = fx.intermediate(c + ".detr_decoder.intermediate_hidden_states");
     models::SegmentationOutput out =
         head.forward(hidden[hidden.size(0) - 1], fx.intermediate(c + ".detr_encoder.last_hidden_state"),
-                     fpn_levels(fx, c), fx.intermediate(c + ".detr_encoder.text_features"), prompt_valid(fx, c));
+                     fpn_levels(fx, c), fx.intermediate(c + ".detr_encoder.text_features"), testing::prompt_valid(fx, c));
     const std::string p = c + ".mask_decoder.";
     if (fx.has_intermediate(p + "pixel_decoder")) {
       w.check(out.pixel_embed, fx.intermediate(p + "pixel_decoder"), p + "pixel_decoder");
@@ -62,26 +46,26 @@ TEST(SegmentationHead, MatchesReference) {
 }
 
 TEST(SegmentationHead, RejectsMismatchedLevels) {
-  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  const testing::BoundModel b = testing::bind_model(fx.dir());
+  const testing::Fixture& fx = testing::image_fixture().fx;
+  const testing::BoundModel& b = testing::image_fixture().bound;
   const std::string c = "c0_hf_text_only";
   at::Tensor hidden = fx.intermediate(c + ".detr_decoder.intermediate_hidden_states");
   std::vector<at::Tensor> fpn = fpn_levels(fx, c);
   fpn.pop_back();  // the memory no longer matches the coarsest level
   EXPECT_THROW(b.modules->detector->segmentation_head.forward(
                    hidden[0], fx.intermediate(c + ".detr_encoder.last_hidden_state"), fpn,
-                   fx.intermediate(c + ".detr_encoder.text_features"), prompt_valid(fx, c)),
+                   fx.intermediate(c + ".detr_encoder.text_features"), testing::prompt_valid(fx, c)),
                Error);
 }
 
 // Encoder -> decoder -> scoring -> segmentation from the neck features and the prompt.
 TEST(DetectorHead, ChainedMatchesFinalOutputs) {
-  testing::Fixture fx("sam3-tiny-seed0/sam3_image");
-  const testing::BoundModel b = testing::bind_model(fx.dir());
+  const testing::Fixture& fx = testing::image_fixture().fx;
+  const testing::BoundModel& b = testing::image_fixture().bound;
   const models::DetectorModules& det = *b.modules->detector;
   testing::WorstRelL2 w("detector head chained from the neck");
 
-  for (const std::string& c : kCases) {
+  for (const std::string& c : testing::kImageCases) {
     SCOPED_TRACE(c);
     const std::vector<at::Tensor> fpn = fpn_levels(fx, c);
     const at::Tensor& coarse = fpn.back();  // [B, d, H, W]
@@ -90,7 +74,7 @@ TEST(DetectorHead, ChainedMatchesFinalOutputs) {
     // [1, HW, d]: the sine grid encoding, broadcast over the batch.
     at::Tensor pos = nn::sine_position_grid(gh, gw, coarse.size(1), coarse.options()).flatten(2).transpose(1, 2);
     at::Tensor prompt = fx.intermediate(c + ".detr_encoder.text_features");
-    at::Tensor valid = prompt_valid(fx, c);
+    at::Tensor valid = testing::prompt_valid(fx, c);
 
     at::Tensor memory = det.detr_encoder.forward(image, pos, prompt, valid);
     models::DetrDecoderOutput dec = det.detr_decoder.forward(memory, pos, gh, gw, prompt, valid);

@@ -18,10 +18,6 @@
 namespace sam3rt {
 namespace {
 
-using testing::BoundModel;
-using testing::Fixture;
-using testing::WorstRelL2;
-
 struct Case {
   const char* name;
   bool multimask;
@@ -34,7 +30,7 @@ struct DecoderInputs {
 
 // The reference's decoder inputs for `kase`: outputs image_embeddings.{0,1,2} are
 // [feat_s0, feat_s1, pixel features]; the image PE is recorded as [G, G, d].
-DecoderInputs reference_inputs(const Fixture& fx, const std::string& kase) {
+DecoderInputs reference_inputs(const testing::Fixture& fx, const std::string& kase) {
   DecoderInputs in;
   in.feat_s0 = fx.output(kase + ".image_embeddings.0");
   in.feat_s1 = fx.output(kase + ".image_embeddings.1");
@@ -51,18 +47,18 @@ models::MaskDecoderOutput run(const models::TrackerMaskDecoder& dec, const Decod
 }
 
 TEST(TrackerMaskDecoder, MatchesReferenceEveryCase) {
-  const Fixture fx("sam3-tiny-seed0/sam3_tracker");
+  const testing::Fixture fx("sam3-tiny-seed0/sam3_tracker");
   const ModelConfig config = load_model_config(fx.config_path());
-  const BoundModel b = testing::bind_model(fx.dir(), config);
+  const testing::BoundModel b = testing::bind_model(fx.dir(), config);
   const models::TrackerMaskDecoder& dec = b.modules->tracker->mask_decoder;
   const int64_t layers = config.tracker->mask_decoder.num_hidden_layers;
 
-  WorstRelL2 w_layers("mask_decoder.transformer.layers.*");
-  WorstRelL2 w_transformer("mask_decoder.transformer.{0,1}");
-  WorstRelL2 w_masks("mask_decoder.0 (masks)");
-  WorstRelL2 w_iou("mask_decoder.1 (iou)");
-  WorstRelL2 w_tokens("mask_decoder.2 (sam tokens)");
-  WorstRelL2 w_obj("mask_decoder.3 (object score)");
+  testing::WorstRelL2 w_layers("mask_decoder.transformer.layers.*");
+  testing::WorstRelL2 w_transformer("mask_decoder.transformer.{0,1}");
+  testing::WorstRelL2 w_masks("mask_decoder.0 (masks)");
+  testing::WorstRelL2 w_iou("mask_decoder.1 (iou)");
+  testing::WorstRelL2 w_tokens("mask_decoder.2 (sam tokens)");
+  testing::WorstRelL2 w_obj("mask_decoder.3 (object score)");
   for (const Case& c : kCases) {
     const std::string k = c.name;
     const std::string pre = k + ".mask_decoder.";
@@ -98,14 +94,14 @@ TEST(TrackerMaskDecoder, MatchesReferenceEveryCase) {
 // (every mask stable) and to 2 (none is), and the result compared with the decoder's
 // unselected outputs. The sam token is mask token 0 either way.
 TEST(TrackerMaskDecoder, SingleMaskStabilityFallback) {
-  const Fixture fx("sam3-tiny-seed0/sam3_tracker");
+  const testing::Fixture fx("sam3-tiny-seed0/sam3_tracker");
   for (const Case& c : kCases) {
     const DecoderInputs in = reference_inputs(fx, c.name);
     for (double thresh : {0.0, 2.0}) {
       SCOPED_TRACE(std::string(c.name) + " thresh " + std::to_string(thresh));
       ModelConfig config = load_model_config(fx.config_path());
       config.tracker->mask_decoder.dynamic_multimask_stability_thresh = thresh;
-      const BoundModel b = testing::bind_model(fx.dir(), config);
+      const testing::BoundModel b = testing::bind_model(fx.dir(), config);
       const models::TrackerMaskDecoder& dec = b.modules->tracker->mask_decoder;
       models::MaskDecoderTrace trace;
       const models::MaskDecoderOutput single = run(dec, in, /*multimask=*/false, &trace);
@@ -124,8 +120,8 @@ TEST(TrackerMaskDecoder, SingleMaskStabilityFallback) {
 
 // Two prompt sets per image are decoded independently: each equals its own batch-1 run.
 TEST(TrackerMaskDecoder, PromptSetsAreIndependent) {
-  const Fixture fx("sam3-tiny-seed0/sam3_tracker");
-  const BoundModel b = testing::bind_model(fx.dir());
+  const testing::Fixture fx("sam3-tiny-seed0/sam3_tracker");
+  const testing::BoundModel b = testing::bind_model(fx.dir());
   const models::TrackerMaskDecoder& dec = b.modules->tracker->mask_decoder;
   DecoderInputs a = reference_inputs(fx, "t0_points_box");
   const DecoderInputs other = reference_inputs(fx, "t1_single_point");

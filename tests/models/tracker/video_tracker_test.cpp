@@ -68,10 +68,7 @@ const Env& env() {
   return e;
 }
 
-std::vector<int64_t> to_vector(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kLong).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
+using testing::to_vector;
 
 // Per-frame outputs of `prefix` (e.g. "tv0_points_box.propagate.frame3.").
 void check_outputs(WorstRelL2& par, const std::string& prefix, const VideoFrameResult& r) {

@@ -1,6 +1,7 @@
 // The mask operations of the text video pipeline on hand-made masks: connected components,
 // hole filling and sprinkle removal, detection NMS, detection / masklet matching and the
 // overlap rules, each against values worked out by hand from the reference's definitions.
+#include "testing/fixture.h"
 #include "models/video/masklet_matching.h"
 
 #include <ATen/ops/full.h>
@@ -19,10 +20,7 @@
 namespace sam3rt {
 namespace {
 
-std::vector<int64_t> to_vector(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kLong).contiguous().view({-1});
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
+using testing::to_vector;
 
 at::Tensor grid(const std::vector<std::vector<int>>& rows) {
   std::vector<float> v;

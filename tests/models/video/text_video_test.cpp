@@ -71,10 +71,7 @@ const Env& env() {
   return e;
 }
 
-std::vector<int64_t> to_vector(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kLong).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
+using testing::to_vector;
 
 template <typename C>
 std::vector<int64_t> keys(const C& c) {
