@@ -91,6 +91,19 @@ bool fused_cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
 }
 }  // namespace
 
+AttentionMask prompt_mask(const at::Tensor& prompt, const at::Tensor& prompt_valid, int64_t batch, int64_t width,
+                          const char* who) {
+  SAM3RT_CHECK(prompt.defined() && prompt.dim() == 3 && prompt.size(0) == batch && prompt.size(2) == width,
+               kInvalidArgument, who, ": prompt must be [", batch, ", P, ", width, "], got ",
+               prompt.defined() ? prompt.sizes() : at::IntArrayRef{});
+  SAM3RT_CHECK(!prompt_valid.defined() || (prompt_valid.dim() == 2 && prompt_valid.size(0) == batch &&
+                                           prompt_valid.size(1) == prompt.size(1)),
+               kInvalidArgument, who, ": prompt mask ", prompt_valid.sizes(), " does not match prompt ", prompt.sizes());
+  AttentionMask m;
+  if (prompt_valid.defined()) m.key_valid = prompt_valid.to(prompt.device(), at::kBool);
+  return m;
+}
+
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                         const AttentionMask& mask, double scale) {
   return scaled_dot_product_attention(q, k, v, mask, scale, AttentionKernel{});

@@ -22,6 +22,12 @@ struct AttentionMask {
   bool causal = false;   // query i sees keys 0..i
 };
 
+// A prompt's key mask: checks prompt [B, P, width] and prompt_valid [B, P] (bool or 0/1;
+// undefined = every token valid) against each other and the batch, naming `who` in the
+// Error(kInvalidArgument), and returns the mask for attending to the prompt.
+AttentionMask prompt_mask(const at::Tensor& prompt, const at::Tensor& prompt_valid, int64_t batch, int64_t width,
+                          const char* who);
+
 // softmax(q k^T * scale + mask) v over heads. fp32 on x86 CPUs: the fused kernel of
 // nn/cpu/fused_attention.h (scores stay in cache). Otherwise: chunks of query rows, so
 // the score matrix never exceeds a fixed budget.

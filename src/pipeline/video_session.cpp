@@ -34,6 +34,18 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// One object of a frame's result, its area and tight box from the mask.
+TrackedObject tracked(int64_t id, bool present, float score, const at::Tensor& mask) {
+  TrackedObject o;
+  o.id = id;
+  o.present = present;
+  o.score = score;
+  o.mask = mask;
+  o.area = mask.sum().item<int64_t>();
+  if (o.area > 0) o.box = pipeline::mask_box(mask);
+  return o;
+}
+
 std::string box_text(const Box& b) { return detail::concat("(", b.x1, ",", b.y1, ",", b.x2, ",", b.y2, ")"); }
 
 
@@ -192,14 +204,7 @@ struct VideoSession::State {
     const at::Tensor scores = at::sigmoid(logits);
     for (size_t k = 0; k < r.object_ids.size(); ++k) {
       const int64_t i = static_cast<int64_t>(k);
-      TrackedObject o;
-      o.id = r.object_ids[k];
-      o.present = logits[i].item<float>() > 0;
-      o.score = scores[i].item<float>();
-      o.mask = masks[i];
-      o.area = o.mask.sum().item<int64_t>();
-      if (o.area > 0) o.box = pipeline::mask_box(o.mask);
-      f.objects.push_back(std::move(o));
+      f.objects.push_back(tracked(r.object_ids[k], logits[i].item<float>() > 0, scores[i].item<float>(), masks[i]));
     }
     return f;
   }
@@ -218,14 +223,7 @@ TrackFrame text_frame_result(int64_t index, const models::TextVideoObjects& post
   const at::Tensor scores = post.scores.to(at::kFloat).cpu().contiguous();
   const at::Tensor masks = post.masks.cpu();  // [K, H, W] bool
   for (int64_t k = 0; k < ids.numel(); ++k) {
-    TrackedObject o;
-    o.id = ids[k].item<int64_t>();
-    o.present = true;
-    o.score = scores[k].item<float>();
-    o.mask = masks[k];
-    o.area = o.mask.sum().item<int64_t>();
-    if (o.area > 0) o.box = pipeline::mask_box(o.mask);
-    f.objects.push_back(std::move(o));
+    f.objects.push_back(tracked(ids[k].item<int64_t>(), true, scores[k].item<float>(), masks[k]));
   }
   return f;
 }

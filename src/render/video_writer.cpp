@@ -18,6 +18,7 @@
 #endif
 
 #include "io/image.h"
+#include "io/video.h"
 #include "render/coco_rle.h"
 #include "sam3rt/image.h"
 #include "sam3rt/render.h"
@@ -53,13 +54,8 @@ namespace fs = std::filesystem;
 
 // --- VideoFileWriter -----------------------------------------------------------------
 
-bool can_write_video_files() {
-#ifdef SAM3RT_HAVE_OPENCV
-  return cv::videoio_registry::hasBackend(cv::CAP_FFMPEG);
-#else
-  return false;
-#endif
-}
+// What reads video files (OpenCV's FFmpeg backend) writes them.
+bool can_write_video_files() { return io::can_read_video_files(); }
 
 #ifdef SAM3RT_HAVE_OPENCV
 struct VideoFileWriter::Impl {

@@ -87,15 +87,7 @@ DetrDecoderOutput DetrDecoder::forward(const at::Tensor& memory, const at::Tenso
                "DETR decoder: memory has ", memory.size(1), " tokens, not ", grid_h, " x ", grid_w);
   SAM3RT_CHECK(pos.dim() == 3 && pos.size(1) == memory.size(1) && pos.size(2) == d && (pos.size(0) == 1 || pos.size(0) == B),
                kInvalidArgument, "DETR decoder: position ", pos.sizes(), " does not match memory ", memory.sizes());
-  SAM3RT_CHECK(prompt.dim() == 3 && prompt.size(0) == B && prompt.size(2) == d, kInvalidArgument,
-               "DETR decoder: prompt must be [B, P, ", d, "], got ", prompt.sizes());
-  SAM3RT_CHECK(!prompt_valid.defined() || (prompt_valid.dim() == 2 && prompt_valid.size(0) == B &&
-                                           prompt_valid.size(1) == prompt.size(1)),
-               kInvalidArgument, "DETR decoder: prompt mask ", prompt_valid.sizes(), " does not match prompt ",
-               prompt.sizes());
-
-  nn::AttentionMask text_mask;
-  if (prompt_valid.defined()) text_mask.key_valid = prompt_valid.to(at::kBool);
+  const nn::AttentionMask text_mask = nn::prompt_mask(prompt, prompt_valid, B, d, "DETR decoder");
   const at::Tensor memory_with_pos = memory.add(pos);  // keys of the image cross-attention
 
   // Tokens [presence, queries]; reference boxes in sigmoid space.

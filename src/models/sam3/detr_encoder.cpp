@@ -17,15 +17,7 @@ at::Tensor DetrEncoder::forward(const at::Tensor& image, const at::Tensor& pos, 
   SAM3RT_CHECK(pos.dim() == 3 && pos.size(1) == image.size(1) && pos.size(2) == d &&
                    (pos.size(0) == 1 || pos.size(0) == image.size(0)),
                kInvalidArgument, "DETR encoder: position ", pos.sizes(), " does not match image tokens ", image.sizes());
-  SAM3RT_CHECK(prompt.dim() == 3 && prompt.size(0) == image.size(0) && prompt.size(2) == d, kInvalidArgument,
-               "DETR encoder: prompt must be [B, P, ", d, "], got ", prompt.sizes());
-  SAM3RT_CHECK(!prompt_valid.defined() || (prompt_valid.dim() == 2 && prompt_valid.size(0) == prompt.size(0) &&
-                                           prompt_valid.size(1) == prompt.size(1)),
-               kInvalidArgument, "DETR encoder: prompt mask ", prompt_valid.sizes(), " does not match prompt ",
-               prompt.sizes());
-
-  nn::AttentionMask prompt_mask;
-  if (prompt_valid.defined()) prompt_mask.key_valid = prompt_valid.to(at::kBool);
+  const nn::AttentionMask prompt_mask = nn::prompt_mask(prompt, prompt_valid, image.size(0), d, "DETR encoder");
 
   at::Tensor x = image;  // [B, HW, d]
   for (const PreNormFusionLayer& layer : layers_) {

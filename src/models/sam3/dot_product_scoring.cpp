@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "nn/attention.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::models {
@@ -29,10 +30,7 @@ at::Tensor DotProductScoring::forward(const at::Tensor& hidden, const at::Tensor
   const int64_t B = prompt.size(0);
   SAM3RT_CHECK((hidden.dim() == 3 || hidden.dim() == 4) && hidden.size(-1) == d_ && hidden.size(-3) == B,
                kInvalidArgument, "scoring: queries must be [(L,) ", B, ", Q, ", d_, "], got ", hidden.sizes());
-  SAM3RT_CHECK(!prompt_valid.defined() || (prompt_valid.dim() == 2 && prompt_valid.size(0) == B &&
-                                           prompt_valid.size(1) == prompt.size(1)),
-               kInvalidArgument, "scoring: prompt mask ", prompt_valid.sizes(), " does not match prompt ",
-               prompt.sizes());
+  nn::prompt_mask(prompt, prompt_valid, B, d_, "scoring");  // checks the pair
 
   // Prompt tokens through the residual MLP and its norm, then mean over valid tokens.
   at::Tensor t = text_mlp_out_norm_.forward(text_mlp_.forward(prompt).add(prompt));  // [B, P, d]

@@ -48,14 +48,7 @@ SegmentationOutput SegmentationHead::forward(const at::Tensor& queries, const at
   // Pre-norm prompt cross-attention on the memory, single residual.
   at::Tensor m = memory;  // [B, HW, d]
   if (prompt.defined()) {
-    SAM3RT_CHECK(prompt.dim() == 3 && prompt.size(0) == B && prompt.size(2) == d, kInvalidArgument,
-                 "segmentation head: prompt must be [", B, ", P, ", d, "], got ", prompt.sizes());
-    SAM3RT_CHECK(!prompt_valid.defined() || (prompt_valid.dim() == 2 && prompt_valid.size(0) == B &&
-                                             prompt_valid.size(1) == prompt.size(1)),
-                 kInvalidArgument, "segmentation head: prompt mask ", prompt_valid.sizes(), " does not match prompt ",
-                 prompt.sizes());
-    nn::AttentionMask mask;
-    if (prompt_valid.defined()) mask.key_valid = prompt_valid.to(at::kBool);
+    const nn::AttentionMask mask = nn::prompt_mask(prompt, prompt_valid, B, d, "segmentation head");
     at::Tensor h = prompt_cross_attn_norm_.forward(m);
     m = m.add(prompt_cross_attn_.forward(h, prompt, prompt, mask));
   }

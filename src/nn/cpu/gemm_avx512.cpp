@@ -50,36 +50,21 @@ inline void add_tile(float* c, int64_t ldc, int64_t mr, int64_t nr, __m512 acc[k
   }
 }
 
-// W rows [j0, j0 + nc) x depth [k0, k0 + kc) -> panels of 32 columns: panel p, depth k,
-// column c at p * kc * 32 + k * 32 + c; columns past nc are zero.
-void pack_w(const float* w, int64_t ldw, int64_t j0, int64_t nc, int64_t k0, int64_t kc, float* dst) {
-  for (int64_t p = 0; p * kNr < nc; ++p) {
-    float* panel = dst + p * kc * kNr;
-    const int64_t cols = std::min(kNr, nc - p * kNr);
-    for (int64_t c = 0; c < kNr; ++c) {
-      if (c >= cols) {
-        for (int64_t k = 0; k < kc; ++k) panel[k * kNr + c] = 0.0f;
-        continue;
-      }
-      const float* src = w + (j0 + p * kNr + c) * ldw + k0;
-      for (int64_t k = 0; k < kc; ++k) panel[k * kNr + c] = src[k];
-    }
-  }
-}
-
-// A rows [i0, i0 + mc) x depth [k0, k0 + kc) -> panels of 12 rows: panel p, depth k, row r
-// at p * kc * 12 + k * 12 + r; rows past mc are zero.
-void pack_a(const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
-  for (int64_t p = 0; p * kMr < mc; ++p) {
-    float* panel = dst + p * kc * kMr;
-    const int64_t rows = std::min(kMr, mc - p * kMr);
-    for (int64_t r = 0; r < kMr; ++r) {
+// Rows [r0, r0 + count) x depth [k0, k0 + kc) of a row-major matrix (leading dimension ld)
+// -> panels of `width` rows, depth-major: panel p, depth k, row r at p * kc * width + k * width + r;
+// rows past count are zero. W is packed with width 32 (kNr), A with width 12 (kMr).
+void pack_panels(const float* m, int64_t ld, int64_t r0, int64_t count, int64_t k0, int64_t kc, int64_t width,
+                 float* dst) {
+  for (int64_t p = 0; p * width < count; ++p) {
+    float* panel = dst + p * kc * width;
+    const int64_t rows = std::min(width, count - p * width);
+    for (int64_t r = 0; r < width; ++r) {
       if (r >= rows) {
-        for (int64_t k = 0; k < kc; ++k) panel[k * kMr + r] = 0.0f;
+        for (int64_t k = 0; k < kc; ++k) panel[k * width + r] = 0.0f;
         continue;
       }
-      const float* src = a + (i0 + p * kMr + r) * lda + k0;
-      for (int64_t k = 0; k < kc; ++k) panel[k * kMr + r] = src[k];
+      const float* src = m + (r0 + p * width + r) * ld + k0;
+      for (int64_t k = 0; k < kc; ++k) panel[k * width + r] = src[k];
     }
   }
 }
@@ -94,10 +79,10 @@ void gemm_columns(int64_t M, int64_t K, const float* A, int64_t lda, const float
     const int64_t nc = std::min(kNc, j_end - j0);
     for (int64_t k0 = 0; k0 < K; k0 += kKc) {
       const int64_t kc = std::min(kKc, K - k0);
-      pack_w(W, ldw, j0, nc, k0, kc, wp.get());
+      pack_panels(W, ldw, j0, nc, k0, kc, kNr, wp.get());
       for (int64_t i0 = 0; i0 < M; i0 += kMc) {
         const int64_t mc = std::min(kMc, M - i0);
-        pack_a(A, lda, i0, mc, k0, kc, ap.get());
+        pack_panels(A, lda, i0, mc, k0, kc, kMr, ap.get());
         for (int64_t jr = 0; jr < nc; jr += kNr) {
           const float* bp = wp.get() + (jr / kNr) * kc * kNr;
           for (int64_t ir = 0; ir < mc; ir += kMr) {
