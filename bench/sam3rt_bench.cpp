@@ -292,7 +292,7 @@ double vit_flop(const sam3rt::VitConfig& c) {
 
 // The steps of models::detect() one by one, timed (the same calls; detect() itself is
 // what the stage timings measure). Keep in step with src/models/sam3/detector.cpp.
-void detect_breakdown(const sam3rt::models::Sam3Modules& m, const sam3rt::models::DetectorImageFeatures& image,
+void detect_breakdown(const sam3rt::models::Modules& m, const sam3rt::models::DetectorImageFeatures& image,
                       const sam3rt::models::DetectorPrompt& prompt, Breakdown& b) {
   const sam3rt::models::DetectorModules& det = *m.detector;
   const at::Tensor& coarse = image.fpn.back();
@@ -429,7 +429,7 @@ int main(int argc, char** argv) {
     mo.precision = precision;
     auto model = sam3rt::Model::load(mo);
     const double load_s = seconds_since(t_load);
-    const sam3rt::models::Sam3Modules& m = *model_impl(*model).modules;
+    const sam3rt::models::Modules& m = *model_impl(*model).modules;
     std::fprintf(stderr, "[sam3rt_bench] loaded %s (%s) in %.2f s, %d ATen threads, RSS %.0f MiB; LibTorch %s\n",
                  model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib(),
                  sam3rt::nn::compat::build_description().c_str());
@@ -545,16 +545,16 @@ int main(int argc, char** argv) {
       } else if (stage == "tracker_embed") {
         SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
-          tracker_features = sam3rt::models::encode_tracker_image(m, pixels);
+          tracker_features = sam3rt::models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels);
         }, "ViT + tracker neck + conv_s0/s1"));
       } else if (stage == "tracker_prompt") {
         SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
-        if (tracker_features.levels.empty()) tracker_features = sam3rt::models::encode_tracker_image(m, pixels);
+        if (tracker_features.levels.empty()) tracker_features = sam3rt::models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels);
         sam3rt::models::TrackerPrompts tp;
         tp.points = at::tensor(std::vector<float>{500.0f, 380.0f}).view({1, 1, 1, 2}).to(dev);
         tp.labels = at::tensor(std::vector<int64_t>{1}, at::TensorOptions().dtype(at::kLong)).view({1, 1, 1}).to(dev);
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
-          sam3rt::models::TrackerPrediction p = sam3rt::models::predict_tracker(m, tracker_features, tp, true);
+          sam3rt::models::TrackerPrediction p = sam3rt::models::predict_tracker(*m.tracker, tracker_features, tp, true);
         }, "prompt encoder + mask decoder, one point, 3 masks, cached image embedding"));
       } else if (stage == "tracker_session") {
         // The interactive loop through the public API (issue #4): set_image plus the first

@@ -14,7 +14,7 @@ void add_make_random_checkpoint_command(CLI::App& app, int& exit_code) {
   auto config = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto options = std::make_shared<developer::RandomCheckpointOptions>();
-  cmd->add_option("--config", *config, "config.json of a sam3, sam3_tracker or sam3_video model")->required();
+  cmd->add_option("--config", *config, "config.json of a sam3, sam3_tracker, sam3_video, sam2 or sam2_video model")->required();
   cmd->add_option("--out", *out, "output folder (config.json + model.safetensors)")->required();
   cmd->add_option("--seed", options->seed, "random seed");
   cmd->add_flag("--half", options->half, "store weights as float16 (half the size; loaded as float32)");

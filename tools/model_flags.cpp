@@ -22,7 +22,8 @@ void add_model_flags(CLI::App* cmd, ModelOptions& o, const std::string& hf_text_
 
 void note_random_weights(const std::string& model_dir) {
   std::fprintf(stderr,
-               "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 for real results)\n",
+               "sam3rt: note: %s has random weights: its masks are meaningless (use facebook/sam3 or "
+               "facebook/sam2.1-hiera-* for real results)\n",
                model_dir.c_str());
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "developer/developer.h"
 #include "io/config.h"
@@ -43,7 +44,25 @@ void describe_detector(std::string& out, const DetectorConfig& d) {
       (long long)d.detr_encoder.num_layers, (long long)d.detr_decoder.num_layers, (long long)d.detr_decoder.num_queries);
 }
 
+// "[a, b, c]"
+std::string list(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+void describe_hiera(std::string& out, const HieraVisionConfig& h) {
+  const HieraConfig& b = h.backbone;
+  add(out, "  vision: Hiera %s blocks per stage, widths %s, heads %s, windows %s, global blocks %s, input %lldx%lld; "
+           "FPN width %lld, top-down levels %s\n",
+      list(b.blocks_per_stage).c_str(), list(b.embed_dim_per_stage).c_str(),
+      list(b.num_attention_heads_per_stage).c_str(), list(b.window_size_per_stage).c_str(),
+      list(b.global_attention_blocks).c_str(), (long long)b.image_size[0], (long long)b.image_size[1],
+      (long long)h.fpn_hidden_size, list(h.fpn_top_down_levels).c_str());
+}
+
 void describe_tracker(std::string& out, const TrackerConfig& t) {
+  if (t.hiera) describe_hiera(out, *t.hiera);
   add(out, "  tracker: width %lld, mask decoder %lld two-way blocks, %lld multimask outputs\n",
       (long long)t.mask_decoder.hidden_size, (long long)t.mask_decoder.num_hidden_layers,
       (long long)t.mask_decoder.num_multimask_outputs);

@@ -270,10 +270,127 @@ DetectorConfig parse_detector(const Node& n) {
   return c;
 }
 
-TrackerConfig parse_tracker(const Node& n, bool video, const VisionConfig* shared_vision) {
+HieraConfig parse_hiera(const Node& n) {
+  HieraConfig c;
+  n.read("hidden_size", c.hidden_size);
+  n.read("num_attention_heads", c.num_attention_heads);
+  n.read("num_channels", c.num_channels);
+  n.read("image_size", c.image_size);
+  n.read("patch_kernel_size", c.patch_kernel_size);
+  n.read("patch_stride", c.patch_stride);
+  n.read("patch_padding", c.patch_padding);
+  n.read("query_stride", c.query_stride);
+  n.read("window_positional_embedding_background_size", c.window_positional_embedding_background_size);
+  n.read("num_query_pool_stages", c.num_query_pool_stages);
+  n.read("blocks_per_stage", c.blocks_per_stage);
+  n.read("embed_dim_per_stage", c.embed_dim_per_stage);
+  n.read("num_attention_heads_per_stage", c.num_attention_heads_per_stage);
+  n.read("window_size_per_stage", c.window_size_per_stage);
+  n.read("global_attention_blocks", c.global_attention_blocks);
+  n.read("mlp_ratio", c.mlp_ratio);
+  n.read("hidden_act", c.hidden_act);
+  n.read("layer_norm_eps", c.layer_norm_eps);
+  n.positive("hidden_size", c.hidden_size);
+  n.positive("num_channels", c.num_channels);
+  auto pair = [&n](const char* name, const std::vector<int64_t>& v, bool allow_zero) {
+    if (v.size() != 2 || v[0] < (allow_zero ? 0 : 1) || v[1] < (allow_zero ? 0 : 1)) {
+      n.fail(std::string(name) + " must be two " + (allow_zero ? "non-negative" : "positive") + " integers");
+    }
+  };
+  pair("image_size", c.image_size, false);
+  pair("patch_kernel_size", c.patch_kernel_size, false);
+  pair("patch_stride", c.patch_stride, false);
+  pair("patch_padding", c.patch_padding, true);
+  pair("query_stride", c.query_stride, false);
+  pair("window_positional_embedding_background_size", c.window_positional_embedding_background_size, false);
+  // Square kernels, strides and pooling (every released size; the modules take one value).
+  for (const auto* p : {&c.patch_kernel_size, &c.patch_stride, &c.patch_padding, &c.query_stride}) {
+    if ((*p)[0] != (*p)[1]) n.fail("patch_kernel_size, patch_stride, patch_padding and query_stride must be square");
+  }
+  const size_t stages = c.blocks_per_stage.size();
+  if (stages == 0) n.fail("blocks_per_stage must name at least one stage");
+  if (c.embed_dim_per_stage.size() != stages || c.num_attention_heads_per_stage.size() != stages ||
+      c.window_size_per_stage.size() != stages) {
+    n.fail("blocks_per_stage, embed_dim_per_stage, num_attention_heads_per_stage and window_size_per_stage must "
+           "have one entry per stage");
+  }
+  int64_t blocks = 0;
+  for (size_t s = 0; s < stages; ++s) {
+    const std::string at = "[" + std::to_string(s) + "]";
+    if (c.blocks_per_stage[s] < 1) n.fail("blocks_per_stage" + at + " must be positive");
+    if (c.window_size_per_stage[s] < 0) n.fail("window_size_per_stage" + at + " must not be negative");
+    n.divides(("num_attention_heads_per_stage" + at).c_str(), c.num_attention_heads_per_stage[s],
+              ("embed_dim_per_stage" + at).c_str(), c.embed_dim_per_stage[s]);
+    blocks += c.blocks_per_stage[s];
+  }
+  if (c.embed_dim_per_stage[0] != c.hidden_size) n.fail("embed_dim_per_stage[0] must equal hidden_size");
+  if (c.num_query_pool_stages < 0 || c.num_query_pool_stages >= static_cast<int64_t>(stages)) {
+    n.fail("num_query_pool_stages must be below the number of stages");
+  }
+  for (int64_t b : c.global_attention_blocks) {
+    if (b < 0 || b >= blocks) n.fail("global_attention_blocks entry " + std::to_string(b) + " is not a block index");
+  }
+  if (!(c.mlp_ratio > 0) || c.mlp_ratio > 64) n.fail("mlp_ratio must be in (0, 64]");
+  if (c.hidden_act != "gelu") n.fail("hidden_act must be gelu");
+  // The window position embedding is tiled over the first stage's grid.
+  const int64_t w0 = c.window_size_per_stage[0];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t g = (c.image_size[i] + 2 * c.patch_padding[i] - c.patch_kernel_size[i]) / c.patch_stride[i] + 1;
+    if (g < 1 || w0 < 1 || g % w0 != 0) {
+      n.fail("the first stage's grid (" + std::to_string(g) + ") must be a multiple of window_size_per_stage[0]");
+    }
+  }
+  return c;
+}
+
+HieraVisionConfig parse_hiera_vision(const Node& n) {
+  HieraVisionConfig c;
+  c.backbone = parse_hiera(n.child("backbone_config"));
+  n.read("backbone_channel_list", c.backbone_channel_list);
+  n.read("backbone_feature_sizes", c.backbone_feature_sizes);
+  n.read("fpn_hidden_size", c.fpn_hidden_size);
+  n.read("fpn_kernel_size", c.fpn_kernel_size);
+  n.read("fpn_stride", c.fpn_stride);
+  n.read("fpn_padding", c.fpn_padding);
+  n.read("fpn_top_down_levels", c.fpn_top_down_levels);
+  n.read("num_feature_levels", c.num_feature_levels);
+  n.read("layer_norm_eps", c.layer_norm_eps);
+  n.positive("fpn_hidden_size", c.fpn_hidden_size);
+  const auto& dims = c.backbone.embed_dim_per_stage;
+  const size_t stages = dims.size();
+  if (c.backbone_channel_list.size() != stages) n.fail("backbone_channel_list needs one entry per Hiera stage");
+  for (size_t k = 0; k < stages; ++k) {
+    if (c.backbone_channel_list[k] != dims[stages - 1 - k]) {
+      n.fail("backbone_channel_list must be embed_dim_per_stage reversed");
+    }
+  }
+  n.positive("fpn_kernel_size", c.fpn_kernel_size);
+  n.positive("fpn_stride", c.fpn_stride);
+  if (c.fpn_padding < 0) n.fail("fpn_padding must not be negative");
+  for (int64_t l : c.fpn_top_down_levels) {
+    if (l < 0 || l >= static_cast<int64_t>(stages)) n.fail("fpn_top_down_levels entry is not a stage index");
+  }
+  if (c.num_feature_levels != 3 || static_cast<int64_t>(stages) < 3) {
+    n.fail("the tracker needs num_feature_levels = 3 (and at least three Hiera stages)");
+  }
+  return c;
+}
+
+TrackerConfig parse_tracker(const Node& n, bool video, const VisionConfig* shared_vision, bool sam2 = false) {
   TrackerConfig c;
-  c.vision = shared_vision ? *shared_vision : parse_vision(n.child("vision_config"));
-  c.image_size = c.vision.backbone.image_size;
+  int64_t fpn_width = 0;
+  if (sam2) {
+    c.hiera = parse_hiera_vision(n.child("vision_config"));
+    c.image_size = c.hiera->backbone.image_size[0];
+    fpn_width = c.hiera->fpn_hidden_size;
+    // SAM 2's defaults where they differ from SAM 3's tracker.
+    c.prompt_encoder.image_size = 1024;
+    c.prompt_encoder.patch_size = 16;
+  } else {
+    c.vision = shared_vision ? *shared_vision : parse_vision(n.child("vision_config"));
+    c.image_size = c.vision->backbone.image_size;
+    fpn_width = c.vision->fpn_hidden_size;
+  }
   n.read("image_size", c.image_size);
   Node p = n.child("prompt_encoder_config");
   p.read("hidden_size", c.prompt_encoder.hidden_size);
@@ -315,12 +432,24 @@ TrackerConfig parse_tracker(const Node& n, bool video, const VisionConfig* share
     m.fail("hidden_size / attention_downsample_rate must be divisible by num_attention_heads");
   }
   if (md.hidden_size % 8 != 0) m.fail("hidden_size must be a multiple of 8 (upscaling to /4 and /8 channels)");
-  if (md.hidden_size != c.prompt_encoder.hidden_size || md.hidden_size != c.vision.fpn_hidden_size) {
+  if (md.hidden_size != c.prompt_encoder.hidden_size || md.hidden_size != fpn_width) {
     n.fail("tracker mask decoder, prompt encoder and FPN hidden sizes must be equal");
+  }
+
+  if (c.hiera) {
+    const HieraConfig& h = c.hiera->backbone;
+    if (h.image_size[0] != h.image_size[1] || h.image_size[0] != c.image_size) {
+      n.fail("vision_config.backbone_config.image_size must be square and equal image_size");
+    }
+    if (c.prompt_encoder.image_size != c.image_size) n.fail("prompt_encoder_config.image_size must equal image_size");
   }
 
   if (video) {
     TrackerVideoConfig v;
+    if (sam2) {  // Sam2VideoConfig's defaults where they differ from Sam3TrackerVideoConfig's
+      v.max_cond_frame_num = -1;
+      v.memory_attention_rope_feat_sizes = {64, 64};
+    }
     n.read("num_maskmem", v.num_maskmem);
     n.read("sigmoid_scale_for_mem_enc", v.sigmoid_scale_for_mem_enc);
     n.read("sigmoid_bias_for_mem_enc", v.sigmoid_bias_for_mem_enc);
@@ -353,7 +482,9 @@ TrackerConfig parse_tracker(const Node& n, bool video, const VisionConfig* share
     n.read("memory_fuser_padding", v.memory_fuser_padding);
     n.positive("num_maskmem", v.num_maskmem);
     n.positive("max_object_pointers_in_encoder", v.max_object_pointers_in_encoder);
-    n.positive("max_cond_frame_num", v.max_cond_frame_num);
+    if (v.max_cond_frame_num != -1 && v.max_cond_frame_num < 1) {
+      n.fail("max_cond_frame_num must be positive or -1 (every conditioning frame)");
+    }
     n.positive("memory_attention_num_layers", v.memory_attention_num_layers);
     n.positive("memory_attention_downsample_rate", v.memory_attention_downsample_rate);
     n.positive("memory_attention_feed_forward_hidden_size", v.memory_attention_feed_forward_hidden_size);
@@ -422,6 +553,8 @@ const char* model_type_name(ModelType type) {
     case ModelType::kSam3Image: return "sam3";
     case ModelType::kSam3Tracker: return "sam3_tracker";
     case ModelType::kSam3Video: return "sam3_video";
+    case ModelType::kSam2Image: return "sam2";
+    case ModelType::kSam2Video: return "sam2_video";
   }
   return "?";
 }
@@ -456,9 +589,15 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     // The tracker neck is built from the detector's vision config and the ViT is shared.
     c.tracker = parse_tracker(top.child("tracker_config"), /*video=*/true, &c.detector->vision);
     c.video = parse_video_pipeline(top);
+  } else if (model_type == "sam2" || model_type == "sam2_video") {
+    const bool video = model_type == "sam2_video";
+    c.type = video ? ModelType::kSam2Video : ModelType::kSam2Image;
+    c.tracker = parse_tracker(top, video, nullptr, /*sam2=*/true);
+    c.image_mean = {0.485, 0.456, 0.406};
+    c.image_std = {0.229, 0.224, 0.225};
   } else {
     SAM3RT_FAIL(kUnsupported, file, ": unknown model_type '", model_type,
-                "' (sam3rt loads sam3, sam3_tracker and sam3_video)");
+                "' (sam3rt loads sam3, sam3_tracker, sam3_video, sam2 and sam2_video)");
   }
   return c;
 }

@@ -1,7 +1,10 @@
-// Typed views of a Hugging Face SAM 3 config.json, for the three layouts sam3rt loads:
+// Typed views of a Hugging Face SAM 3 / SAM 2 config.json, for the layouts sam3rt loads:
 //   "sam3"         image detector (Sam3Model)
 //   "sam3_tracker" interactive tracker on single images (Sam3TrackerModel)
 //   "sam3_video"   detector + video tracker (Sam3VideoModel): the published facebook/sam3
+//   "sam2"         SAM 2 / 2.1 on single images (Sam2Model): Hiera + the tracker
+//   "sam2_video"   SAM 2 / 2.1 video tracker (Sam2VideoModel): the published
+//                  facebook/sam2.1-hiera-* and facebook/sam2-hiera-*
 //
 // Every field has the default of the matching transformers config class (= the released
 // model), because save_pretrained may leave out values equal to the defaults. A value of
@@ -11,6 +14,7 @@
 // Kept free of ATen so the fuzzer can build it alone.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -84,6 +88,48 @@ struct SegmentationHeadConfig {
   double layer_norm_eps = 1e-6;
 };
 
+// SAM 2's Hiera trunk ("sam2_hiera_det_model"). Pairs are [h, w]. Stage s has
+// blocks_per_stage[s] blocks of width embed_dim_per_stage[s]; the first block of stages
+// 1..num_query_pool_stages pools its queries by query_stride. Blocks whose overall index is
+// in global_attention_blocks attend globally, the others in windows of the stage's size.
+struct HieraConfig {
+  int64_t hidden_size = 96;  // patch embedding width (= embed_dim_per_stage[0])
+  int64_t num_attention_heads = 1;
+  int64_t num_channels = 3;
+  std::vector<int64_t> image_size = {1024, 1024};
+  std::vector<int64_t> patch_kernel_size = {7, 7};
+  std::vector<int64_t> patch_stride = {4, 4};
+  std::vector<int64_t> patch_padding = {3, 3};
+  std::vector<int64_t> query_stride = {2, 2};
+  std::vector<int64_t> window_positional_embedding_background_size = {7, 7};
+  int64_t num_query_pool_stages = 3;
+  std::vector<int64_t> blocks_per_stage = {1, 2, 7, 2};
+  std::vector<int64_t> embed_dim_per_stage = {96, 192, 384, 768};
+  std::vector<int64_t> num_attention_heads_per_stage = {1, 2, 4, 8};
+  std::vector<int64_t> window_size_per_stage = {8, 4, 14, 7};
+  std::vector<int64_t> global_attention_blocks = {5, 7, 9};
+  double mlp_ratio = 4.0;
+  std::string hidden_act = "gelu";
+  double layer_norm_eps = 1e-6;
+};
+
+// Hiera + FPN neck ("sam2_vision_model"). The neck's convs[k] takes the stage outputs in
+// reverse order (backbone_channel_list[k] = width of stage S-1-k); stage levels listed in
+// fpn_top_down_levels (except the last) add the coarser level upsampled x2; the finest
+// num_feature_levels levels are kept.
+struct HieraVisionConfig {
+  HieraConfig backbone;
+  std::vector<int64_t> backbone_channel_list = {768, 384, 192, 96};
+  std::vector<std::vector<int64_t>> backbone_feature_sizes = {{256, 256}, {128, 128}, {64, 64}};
+  int64_t fpn_hidden_size = 256;
+  int64_t fpn_kernel_size = 1;
+  int64_t fpn_stride = 1;
+  int64_t fpn_padding = 0;
+  std::vector<int64_t> fpn_top_down_levels = {2, 3};
+  int64_t num_feature_levels = 3;
+  double layer_norm_eps = 1e-6;
+};
+
 struct DetectorConfig {
   VisionConfig vision;
   TextConfig text;
@@ -130,7 +176,7 @@ struct TrackerVideoConfig {
   int64_t multimask_max_pt_num = 1;
   bool multimask_output_for_tracking = true;
   int64_t max_object_pointers_in_encoder = 16;
-  int64_t max_cond_frame_num = 4;
+  int64_t max_cond_frame_num = 4;  // -1: every conditioning frame (SAM 2)
   bool enable_temporal_pos_encoding_for_object_pointers = true;
   int64_t memory_attention_hidden_size = 256;
   int64_t memory_attention_num_layers = 4;
@@ -153,8 +199,11 @@ struct TrackerVideoConfig {
   int64_t memory_fuser_padding = 3;
 };
 
+// The SAM-style tracker. Its image encoder is one of two families; the tracker modules
+// themselves (models/tracker/) read neither.
 struct TrackerConfig {
-  VisionConfig vision;
+  std::optional<VisionConfig> vision;       // SAM 3: the ViT + the tracker's FPN neck
+  std::optional<HieraVisionConfig> hiera;   // SAM 2: Hiera + its FPN neck
   int64_t image_size = 1008;
   PromptEncoderConfig prompt_encoder;
   TrackerMaskDecoderConfig mask_decoder;
@@ -186,16 +235,26 @@ struct VideoPipelineConfig {
   double high_iou_thresh = 0.8;
 };
 
-enum class ModelType { kSam3Image, kSam3Tracker, kSam3Video };
+enum class ModelType { kSam3Image, kSam3Tracker, kSam3Video, kSam2Image, kSam2Video };
 
-// "sam3", "sam3_tracker", "sam3_video".
+// "sam3", "sam3_tracker", "sam3_video", "sam2", "sam2_video".
 const char* model_type_name(ModelType type);
 
 struct ModelConfig {
   ModelType type = ModelType::kSam3Video;
   std::optional<DetectorConfig> detector;    // sam3, sam3_video
-  std::optional<TrackerConfig> tracker;      // sam3_tracker, sam3_video
+  std::optional<TrackerConfig> tracker;      // sam3_tracker, sam3_video, sam2, sam2_video
   std::optional<VideoPipelineConfig> video;  // sam3_video
+  // The image processor's normalisation, fixed per family (not part of config.json):
+  // SAM 3 0.5 / 0.5, SAM 2 ImageNet's mean / std.
+  std::array<double, 3> image_mean{0.5, 0.5, 0.5};
+  std::array<double, 3> image_std{0.5, 0.5, 0.5};
+
+  bool is_sam2() const { return type == ModelType::kSam2Image || type == ModelType::kSam2Video; }
+  // The side of the square model input: the detector's, else the tracker's.
+  int64_t image_size() const {
+    return detector ? detector->vision.backbone.image_size : tracker ? tracker->image_size : 0;
+  }
 };
 
 // Parses config.json text. `file` names the source in messages.

@@ -30,17 +30,17 @@ TrackerMemoryModules::TrackerMemoryModules(const TrackerConfig& c, const io::Wei
   }
 }
 
-TrackerModules::TrackerModules(const TrackerConfig& c, const io::WeightScope& s, const io::WeightScope& neck_scope)
-    : neck(c.vision, neck_scope),
+TrackerModules::TrackerModules(const TrackerConfig& c, const io::WeightScope& s)
+    : config(c),
       prompt_encoder(c.prompt_encoder, s.sub("prompt_encoder")),
       mask_decoder(c.mask_decoder, s.sub("mask_decoder")),
       shared_image_embedding(s.sub("shared_image_embedding"), c.prompt_encoder.hidden_size, c.prompt_encoder.scale) {
-  no_memory_embedding = s.take("no_memory_embedding", {1, 1, c.vision.fpn_hidden_size});
+  no_memory_embedding = s.take("no_memory_embedding", {1, 1, c.mask_decoder.hidden_size});
   if (c.video) memory.emplace(c, s);
 }
 
-std::unique_ptr<Sam3Modules> bind_modules(const ModelConfig& config, io::WeightStore& store) {
-  auto m = std::make_unique<Sam3Modules>();
+std::unique_ptr<Modules> bind_modules(const ModelConfig& config, io::WeightStore& store) {
+  auto m = std::make_unique<Modules>();
   m->config = config;
   switch (config.type) {
     case ModelType::kSam3Image: {
@@ -51,18 +51,29 @@ std::unique_ptr<Sam3Modules> bind_modules(const ModelConfig& config, io::WeightS
     }
     case ModelType::kSam3Tracker: {
       io::WeightScope trk = store.scope("tracker_model");
-      m->vision_backbone.emplace(config.tracker->vision.backbone, trk.sub("detector_model.vision_encoder.backbone"));
-      m->tracker.emplace(*config.tracker, trk, trk.sub("tracker_neck"));
+      m->vision_backbone.emplace(config.tracker->vision->backbone, trk.sub("detector_model.vision_encoder.backbone"));
+      m->sam3_tracker_encoder.emplace(*m->vision_backbone, *config.tracker->vision, trk.sub("tracker_neck"));
+      m->tracker.emplace(*config.tracker, trk);
       break;
     }
     case ModelType::kSam3Video: {
       io::WeightScope det = store.scope("detector_model");
       m->vision_backbone.emplace(config.detector->vision.backbone, det.sub("vision_encoder.backbone"));
       m->detector.emplace(*config.detector, det);
-      m->tracker.emplace(*config.tracker, store.scope("tracker_model"), store.scope("tracker_neck"));
+      m->sam3_tracker_encoder.emplace(*m->vision_backbone, *config.tracker->vision, store.scope("tracker_neck"));
+      m->tracker.emplace(*config.tracker, store.scope("tracker_model"));
+      break;
+    }
+    case ModelType::kSam2Image:
+    case ModelType::kSam2Video: {
+      io::WeightScope root = store.scope("");
+      m->sam2_image_encoder.emplace(*config.tracker->hiera, root.sub("vision_encoder"));
+      m->tracker.emplace(*config.tracker, root);
       break;
     }
   }
+  if (m->sam3_tracker_encoder) m->frame_encoder = &*m->sam3_tracker_encoder;
+  if (m->sam2_image_encoder) m->frame_encoder = &*m->sam2_image_encoder;
   return m;
 }
 

@@ -24,6 +24,12 @@ namespace sam3rt {
 
 namespace {
 
+// The messages for a prompt kind the model cannot serve.
+constexpr const char* kNoDetector =
+    " has no concept detector: text and exemplar-box prompts need a SAM 3 checkpoint (sam3 or sam3_video)";
+constexpr const char* kNoTracker =
+    " has no tracker for object prompts (needs sam3_video, sam3_tracker, sam2 or sam2_video)";
+
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -61,8 +67,7 @@ std::vector<SegmentResult> run_prompts(const Model& model, const models::Detecto
                                        int64_t height, int64_t width, const std::vector<ConceptPrompt>& prompts,
                                        const SegmentOptions& options, double encode_ms) {
   const auto& impl = model_impl(model);
-  SAM3RT_CHECK(impl.modules->detector.has_value(), kUnsupported, "model type ", model.type_name(),
-               " has no concept detector (needs sam3 or sam3_video)");
+  SAM3RT_CHECK(impl.modules->detector.has_value(), kUnsupported, "model type ", model.type_name(), kNoDetector);
   models::DetectorImageFeatures one;
   for (const auto& level : image.fpn) one.fpn.push_back(level.narrow(0, b, 1));
   one.pos = image.pos;
@@ -187,11 +192,12 @@ void postprocess_object(const models::TrackerPrediction& p, int64_t height, int6
 
 }  // namespace
 
-// One image's features: the ViT output once, each neck on first use.
+// One image's features. SAM 3: the ViT output once, each neck on first use. SAM 2: the
+// tracker's features at once (Hiera and its neck are the tracker's only encoder).
 struct ImageSession::State {
   at::Tensor rgb;
-  at::Tensor vit;  // [1, D, G, G]
-  double vit_ms = 0;
+  at::Tensor vit;  // [1, D, G, G] (SAM 3)
+  double vision_ms = 0;
   std::optional<models::DetectorImageFeatures> detector;
   double detector_neck_ms = 0;
   std::optional<models::TrackerImageFeatures> tracker;
@@ -201,8 +207,7 @@ struct ImageSession::State {
   const models::DetectorImageFeatures& detector_features(const Model& model) {
     if (!detector) {
       const auto& m = *model_impl(model).modules;
-      SAM3RT_CHECK(m.detector.has_value(), kUnsupported, "model type ", model.type_name(),
-                   " has no concept detector (needs sam3 or sam3_video)");
+      SAM3RT_CHECK(m.detector.has_value(), kUnsupported, "model type ", model.type_name(), kNoDetector);
       const auto t0 = Clock::now();
       models::DetectorImageFeatures f;
       f.vit = vit;
@@ -218,15 +223,22 @@ struct ImageSession::State {
   // The tracker's neck (and the decoder's skip features) on the shared ViT output.
   const models::TrackerImageFeatures& tracker_features(const Model& model) {
     if (!tracker) {
-      SAM3RT_CHECK(model.can_segment_objects(), kUnsupported, "model type ", model.type_name(),
-                   " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
+      const auto& m = *model_impl(model).modules;
+      SAM3RT_CHECK(m.tracker.has_value(), kUnsupported, "model type ", model.type_name(), kNoTracker);
+      SAM3RT_CHECK(m.sam3_tracker_encoder.has_value(), kInternal, "tracker features missing for ",
+                   model.type_name());
       const auto t0 = Clock::now();
-      models::TrackerImageOptions options;
-      options.add_no_memory_embedding = true;  // Meta's single-image predictor
-      tracker = models::encode_tracker_vit(*model_impl(model).modules, vit, options);
+      tracker = models::encode_tracker_levels(*m.tracker, *m.sam3_tracker_encoder,
+                                              m.sam3_tracker_encoder->encode_vit(vit), single_image_options());
       tracker_neck_ms = ms_since(t0);
     }
     return *tracker;
+  }
+
+  static models::TrackerImageOptions single_image_options() {
+    models::TrackerImageOptions options;
+    options.add_no_memory_embedding = true;  // Meta's single-image predictor
+    return options;
   }
 };
 
@@ -240,16 +252,19 @@ ImageSession& ImageSession::operator=(ImageSession&&) noexcept = default;
 void ImageSession::set_image(const at::Tensor& rgb) {
   return pipeline::at_edge([&] {
     check_image(rgb);
-    const auto& m = *model_impl(*model_).modules;
-    SAM3RT_CHECK(m.vision_backbone.has_value(), kInternal, "model without a vision backbone");
+    const auto& impl = model_impl(*model_);
+    const auto& m = *impl.modules;
     auto state = std::make_unique<State>();
     state->rgb = rgb;
     const auto t0 = Clock::now();
-    // The uint8 image goes to the device first (a quarter of the float bytes), and is
-    // resized and normalised there.
-    at::Tensor pixels = pipeline::preprocess_image(rgb.to(model_impl(*model_).placement.device), model_->image_size());
-    state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
-    state->vit_ms = ms_since(t0);
+    const at::Tensor pixels = impl.preprocess(rgb);  // [1, 3, S, S]
+    if (m.vision_backbone) {
+      state->vit = m.vision_backbone->forward(pixels);  // [1, D, G, G]
+    } else {
+      SAM3RT_CHECK(m.tracker && m.frame_encoder, kInternal, "model without an image encoder");
+      state->tracker = models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels, State::single_image_options());
+    }
+    state->vision_ms = ms_since(t0);
     state_ = std::move(state);
   });
 }
@@ -266,7 +281,7 @@ std::vector<SegmentResult> ImageSession::segment(const std::vector<ConceptPrompt
     SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
     const models::DetectorImageFeatures& features = state_->detector_features(*model_);
     return run_prompts(*model_, features, 0, state_->rgb.size(0), state_->rgb.size(1), prompts, options,
-                       state_->vit_ms + state_->detector_neck_ms);
+                       state_->vision_ms + state_->detector_neck_ms);
   });
 }
 
@@ -275,8 +290,7 @@ ObjectResult ImageSession::predict(const ObjectPrompt& prompt) {
     SAM3RT_CHECK(state_ != nullptr, kInvalidArgument, "no image: call set_image() first");
     const int64_t height = state_->rgb.size(0), width = state_->rgb.size(1);
     // Check the prompt before any work (and before the tracker neck runs).
-    SAM3RT_CHECK(model_->can_segment_objects(), kUnsupported, "model type ", model_->type_name(),
-                 " has no tracker for object prompts (needs sam3_video or sam3_tracker)");
+    SAM3RT_CHECK(model_->can_segment_objects(), kUnsupported, "model type ", model_->type_name(), kNoTracker);
     const int64_t low_res = model_->low_res_mask_size();
     const double S = static_cast<double>(model_impl(*model_).modules->tracker->prompt_encoder.config().image_size);
     const models::TrackerPrompts tp = object_prompt_to_model(prompt, height, width, S, low_res);
@@ -286,11 +300,11 @@ ObjectResult ImageSession::predict(const ObjectPrompt& prompt) {
     r.width = width;
     r.height = height;
     // The image's encoding costs (paid once per set_image) are reported with every result.
-    r.timings_ms["vision_encoder"] = state_->vit_ms;
+    r.timings_ms["vision_encoder"] = state_->vision_ms;
     r.timings_ms["tracker_neck"] = state_->tracker_neck_ms;
     auto t0 = Clock::now();
     const models::TrackerPrediction p =
-        models::predict_tracker(*model_impl(*model_).modules, features, tp, prompt.multimask);
+        models::predict_tracker(*model_impl(*model_).modules->tracker, features, tp, prompt.multimask);
     r.timings_ms["tracker_decoder"] = ms_since(t0);
     t0 = Clock::now();
     postprocess_object(p, height, width, r);
@@ -394,10 +408,9 @@ std::vector<std::vector<SegmentResult>> segment_images(const std::shared_ptr<con
     SAM3RT_CHECK(model != nullptr, kInvalidArgument, "segment_images needs a loaded model");
     SAM3RT_CHECK(!images.empty(), kInvalidArgument, "segment_images needs at least one image");
     for (const auto& im : images) check_image(im);
+    SAM3RT_CHECK(model->can_segment_concepts(), kUnsupported, "model type ", model->type_name(), kNoDetector);
     const auto t0 = Clock::now();
-    std::vector<at::Tensor> on_device;
-    for (const auto& im : images) on_device.push_back(im.to(model_impl(*model).placement.device));
-    at::Tensor pixels = pipeline::preprocess_batch(on_device, model->image_size());
+    const at::Tensor pixels = model_impl(*model).preprocess(images);
     const auto features = models::encode_detector_image(*model_impl(*model).modules, pixels);
     const double encode_ms = ms_since(t0);
     std::vector<std::vector<SegmentResult>> out;

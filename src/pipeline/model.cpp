@@ -10,6 +10,7 @@
 #include "nn/compat.h"
 #include "pipeline/memory_tuning.h"
 #include "pipeline/placement.h"
+#include "pipeline/preprocess.h"
 #include "pipeline/threading.h"
 #include "pipeline/model_impl.h"
 #include "sam3rt/error.h"
@@ -135,13 +136,20 @@ size_t Model::estimated_image_bytes(int64_t width, int64_t height) const {
     bytes += neck_bytes(c.detector->vision);
     vit = &c.detector->vision;
   }
-  if (c.tracker) {
-    bytes += neck_bytes(c.tracker->vision);
-    if (!vit) vit = &c.tracker->vision;
+  if (c.tracker && c.tracker->vision) {
+    bytes += neck_bytes(*c.tracker->vision);
+    if (!vit) vit = &*c.tracker->vision;
   }
   if (vit) {
     const auto g = static_cast<size_t>(vit->backbone.grid());
     bytes += g * g * static_cast<size_t>(vit->backbone.hidden_size) * sizeof(float);
+  }
+  if (c.tracker && c.tracker->hiera) {
+    // SAM 2 keeps only the neck's levels (4G, 2G and G squares of fpn_hidden_size).
+    const HieraVisionConfig& h = *c.tracker->hiera;
+    double cells = 0;
+    for (const auto& hw : h.backbone_feature_sizes) cells += static_cast<double>(hw[0] * hw[1]);
+    bytes += static_cast<size_t>(cells) * static_cast<size_t>(h.fpn_hidden_size) * sizeof(float);
   }
   return bytes;
 }
@@ -152,7 +160,20 @@ bool Model::can_segment_objects() const { return impl_->modules->tracker.has_val
 int64_t Model::low_res_mask_size() const {
   return impl_->modules->tracker ? 4 * impl_->modules->tracker->prompt_encoder.grid() : 0;
 }
-int64_t Model::image_size() const { return impl_->modules->vision_backbone->config().image_size; }
+int64_t Model::image_size() const { return impl_->config.image_size(); }
+
+at::Tensor Model::Impl::preprocess(const at::Tensor& rgb) const {
+  // The uint8 image goes to the device first (a quarter of the float bytes), and is
+  // resized and normalised there.
+  return pipeline::preprocess_image(rgb.to(placement.device), config.image_size(), config.image_mean,
+                                    config.image_std);
+}
+
+at::Tensor Model::Impl::preprocess(const std::vector<at::Tensor>& rgb) const {
+  std::vector<at::Tensor> on_device;
+  for (const auto& r : rgb) on_device.push_back(r.to(placement.device));
+  return pipeline::preprocess_batch(on_device, config.image_size(), config.image_mean, config.image_std);
+}
 const ModelOptions& Model::options() const { return impl_->options; }
 bool Model::has_random_weights() const {
   auto it = impl_->file->metadata().find("producer");

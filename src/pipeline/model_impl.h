@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "developer/developer.h"
 #include "io/config.h"
@@ -27,7 +28,7 @@ struct Model::Impl {
   io::Placement placement;  // from options.device / options.precision
   ModelConfig config;
   std::shared_ptr<const io::SafetensorsFile> file;
-  std::unique_ptr<models::Sam3Modules> modules;
+  std::unique_ptr<models::Modules> modules;
   std::optional<text::ClipTokenizer> tokenizer;  // models with a detector
 
   struct TextFeatures {
@@ -38,6 +39,12 @@ struct Model::Impl {
   // is dropped, so a server given ever new prompts does not grow without limit. An entry
   // is L x d floats (32 x 256, 32 KiB, for facebook/sam3): 2 MiB at most.
   static constexpr size_t kTextCacheEntries = 64;
+
+  // One RGB image [H, W, 3] uint8 (any device) -> pixel values [1, 3, S, S] on the model's
+  // device, normalised as the model family's processor does.
+  at::Tensor preprocess(const at::Tensor& rgb) const;
+  // Several images -> [B, 3, S, S], as preprocess().
+  at::Tensor preprocess(const std::vector<at::Tensor>& rgb) const;
 
   // Tokenises and encodes `text`, or returns the cached features (the same tensors) if it
   // is among the kTextCacheEntries most recently used texts. Thread-safe.

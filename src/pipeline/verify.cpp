@@ -5,6 +5,8 @@
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/tensor.h>
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -42,10 +44,12 @@ Json read_json_file(const std::string& path) {
   }
 }
 
-Json read_fixture_index(const std::string& dir, const std::string& model) {
+Json read_fixture_index(const std::string& dir, const std::vector<std::string>& models) {
   const std::string path = (fs::path(dir) / "index.json").string();
   Json index = read_json_file(path);
-  SAM3RT_CHECK(index.value("model", std::string()) == model, kCorruption, dir, ": not a ", model, " fixture");
+  const std::string model = index.value("model", std::string());
+  SAM3RT_CHECK(std::find(models.begin(), models.end(), model) != models.end(), kCorruption, dir, ": not a ",
+               models.front(), " fixture (index.json names '", model, "')");
   SAM3RT_CHECK(index.contains("cases") && index["cases"].is_object(), kCorruption, path, ": no 'cases' object");
   return index;
 }
@@ -143,6 +147,13 @@ void verify_preprocessing(const fs::path& dir, const Json& index, const io::Safe
     rec.skip("preprocessing: the fixture stores no raw images");
     return;
   }
+  // The model family's normalisation (SAM 3: 0.5 / 0.5; SAM 2: ImageNet's).
+  std::array<double, 3> mean = kSam3ImageMean, stddev = kSam3ImageStd;
+  if (fs::exists(dir / "config.json")) {
+    const ModelConfig config = load_model_config((dir / "config.json").string());
+    mean = config.image_mean;
+    stddev = config.image_std;
+  }
   for (const auto& t : inputs.tensors()) {
     const std::string suffix = ".pixel_values";
     if (t.name.size() <= suffix.size() || t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) != 0) {
@@ -156,7 +167,7 @@ void verify_preprocessing(const fs::path& dir, const Json& index, const io::Safe
       continue;
     }
     std::vector<at::Tensor> batch_images(images.begin(), images.begin() + batch);
-    at::Tensor ours = preprocess_batch(batch_images, ref.size(2));
+    at::Tensor ours = preprocess_batch(batch_images, ref.size(2), mean, stddev);
     // Preprocessing rounds to uint8 like the reference, so the bound is one grey level
     // per element: 1/255 before normalisation, 2/255 after (std 0.5).
     rec.compare(t.name, ours, ref, options.tolerance, kOneGreyLevel);
@@ -250,32 +261,18 @@ void verify_image_model(const fs::path& dir, const Json& index, const VerifyOpti
 void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOptions& options, Recorder& rec) {
   const auto modules = bind_fixture_model(dir.string(), options.precision, options.device);
   const FixtureFiles files(dir, index, parse_placement(options.device, options.precision).device);
-  const models::Sam3Modules& m = *modules;
-  SAM3RT_CHECK(m.tracker.has_value() && m.vision_backbone.has_value(), kCorruption, (dir / "config.json").string(),
+  const models::Modules& m = *modules;
+  SAM3RT_CHECK(m.tracker.has_value() && m.frame_encoder != nullptr, kCorruption, (dir / "config.json").string(),
                ": the tracker fixture's model has no tracker");
   for (const std::string& c : case_names(index, dir)) {
     const at::Tensor pixels = files.input(c + ".pixel_values");
-    models::VitTrace vt;
-    const at::Tensor vit = m.vision_backbone->forward(pixels, &vt);  // [B, D, G, G]
-    const int64_t B = vit.size(0);
+    const int64_t B = pixels.size(0);
     models::Trace trace;
-    trace["vision_encoder.backbone.embeddings"] = vt.embeddings;
-    trace["vision_encoder.backbone.layer_norm"] = vt.ln_pre;
-    for (size_t i = 0; i < vt.layers.size(); ++i) {
-      trace["vision_encoder.backbone.layers." + std::to_string(i)] = vt.layers[i];
-    }
-    trace["vision_encoder.backbone.last_hidden_state"] = vit.flatten(2).transpose(1, 2);  // [B, G*G, D]
-    // The traced neck has every level, the 0.5 one that the tracker drops included.
-    const std::vector<at::Tensor> neck = m.tracker->neck.forward(vit, /*all_levels=*/true);
-    for (size_t i = 0; i < neck.size(); ++i) {
-      const at::Tensor& l = neck[i];
-      trace["vision_encoder.neck.0." + std::to_string(i)] = l;
-      trace["vision_encoder.neck.1." + std::to_string(i)] =
-          nn::sine_position_grid(l.size(2), l.size(3), l.size(1), l.options()).expand({l.size(0), -1, -1, -1});
-    }
+    // The encoder's trace has every neck level, SAM 3's 0.5x one that the tracker drops included.
     models::TrackerImageOptions image_options;
     image_options.add_no_memory_embedding = false;
-    const models::TrackerImageFeatures f = models::encode_tracker_vit(m, vit, image_options);
+    const models::TrackerImageFeatures f =
+        models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels, image_options, &trace);
     trace["shared_image_embedding"] = f.image_pe.squeeze(0).permute({1, 2, 0});  // [G, G, d]
 
     models::TrackerPrompts prompts;
@@ -289,7 +286,7 @@ void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOp
     const bool multimask = ref_iou->shape.back() > 1;
 
     models::TrackerPredictTrace pt;
-    const models::TrackerPrediction p = models::predict_tracker(m, f, prompts, multimask, &pt);
+    const models::TrackerPrediction p = models::predict_tracker(*m.tracker, f, prompts, multimask, &pt);
     const int64_t P = p.masks.size(1);
     trace["prompt_encoder.0"] = pt.prompts.sparse;
     trace["prompt_encoder.1"] = pt.prompts.dense;
@@ -321,7 +318,7 @@ void verify_tracker_model(const fs::path& dir, const Json& index, const VerifyOp
 
 }  // namespace
 
-std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision,
+std::unique_ptr<models::Modules> bind_fixture_model(const std::string& folder, const std::string& precision,
                                                         const std::string& device) {
   const fs::path dir(folder);
   const ModelConfig config = load_model_config((dir / "config.json").string());
@@ -375,9 +372,9 @@ VerifyReport verify_fixture(const std::string& dir_string, const VerifyOptions& 
     const std::string model = index.value("model", std::string());
     if (model == "sam3_image") {
       verify_image_model(dir, index, options, rec);
-    } else if (model == "sam3_tracker") {
+    } else if (model == "sam3_tracker" || model == "sam2_tracker") {
       verify_tracker_model(dir, index, options, rec);
-    } else if (model == "sam3_tracker_video") {
+    } else if (model == "sam3_tracker_video" || model == "sam2_tracker_video") {
       VerifyOptions noted = options;
       noted.on_note = [&](const std::string& n) {
         report.notes.push_back(n);

@@ -20,7 +20,7 @@
 #include "developer/developer.h"
 
 namespace sam3rt::models {
-struct Sam3Modules;
+struct Modules;
 }  // namespace sam3rt::models
 
 namespace sam3rt::pipeline {
@@ -38,7 +38,7 @@ nlohmann::ordered_json read_json_file(const std::string& path);
 
 // A fixture folder's index.json, checked to describe `model` and to have a "cases"
 // object. Throws as read_json_file, and Error(kCorruption) naming what is wrong.
-nlohmann::ordered_json read_fixture_index(const std::string& dir, const std::string& model);
+nlohmann::ordered_json read_fixture_index(const std::string& dir, const std::vector<std::string>& models);
 
 // Compares `ours` with `ref` (any float/int dtype; compared in float64).
 TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours, const at::Tensor& ref,
@@ -47,7 +47,7 @@ TensorComparison compare_tensors(const std::string& name, const at::Tensor& ours
 // The modules of a fixture's checkpoint folder (config.json + model.safetensors), on
 // `device` with `precision` ("fp32" / "bf16") products; on CUDA with TF32 off, so that
 // float32 is float32. Throws Error(kCorruption) listing every key problem.
-std::unique_ptr<models::Sam3Modules> bind_fixture_model(const std::string& folder, const std::string& precision,
+std::unique_ptr<models::Modules> bind_fixture_model(const std::string& folder, const std::string& precision,
                                                         const std::string& device = "cpu");
 
 }  // namespace sam3rt::pipeline

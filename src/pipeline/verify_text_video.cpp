@@ -88,7 +88,7 @@ void verify_text_video(const std::string& dir_string, const VerifyOptions& optio
                        const std::function<void(const TensorComparison&)>& on_result,
                        const std::function<void(const std::string&)>& on_skip) {
   const fs::path dir(dir_string);
-  const Json index = read_fixture_index(dir_string, "sam3_video");
+  const Json index = read_fixture_index(dir_string, {"sam3_video"});
   for (const char* f :
        {"config.json", "model.safetensors", "reference_inputs.safetensors", "reference_outputs.safetensors"}) {
     SAM3RT_CHECK(fs::exists(dir / f), kNotFound, (dir / f).string(), ": missing");

@@ -85,7 +85,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
                           const std::function<void(const TensorComparison&)>& on_result,
                           const std::function<void(const std::string&)>& on_skip) {
   const fs::path dir(dir_string);
-  const Json index = read_fixture_index(dir_string, "sam3_tracker_video");
+  const Json index = read_fixture_index(dir_string, {"sam3_tracker_video", "sam2_tracker_video"});
   const fs::path mdir = model_folder(dir, index);
   const auto modules = bind_fixture_model(mdir.string(), options.precision, options.device);
   const at::Device device = parse_placement(options.device, options.precision).device;
@@ -173,7 +173,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
                       largest + "); the reference's binarisation was used");
     }
   };
-  models::VideoTracker tracker(*modules, pixels.size(0), vopts);
+  models::VideoTracker tracker(*modules->tracker, *modules->frame_encoder, pixels.size(0), vopts);
   auto frame = [&](int64_t f) { return models::VideoFrame{f, pixels.select(0, f).unsqueeze(0), {}}; };
   auto add = [&](int64_t obj, int64_t f, Prompt& p) {
     tracker.add_points(obj, f, p.points.reshape({-1, 2}), p.labels.reshape({-1}), /*clear_old=*/true);

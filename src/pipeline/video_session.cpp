@@ -50,13 +50,13 @@ std::string box_text(const Box& b) { return detail::concat("(", b.x1, ",", b.y1,
 
 
 // The tracker's modules, or Error(kUnsupported) naming what the model lacks.
-const models::Sam3Modules& video_modules(const std::shared_ptr<const Model>& model) {
+const models::Modules& video_modules(const std::shared_ptr<const Model>& model) {
   SAM3RT_CHECK(model != nullptr, kInvalidArgument, "VideoSession needs a loaded model");
-  const models::Sam3Modules& m = *model_impl(*model).modules;
+  const models::Modules& m = *model_impl(*model).modules;
   SAM3RT_CHECK(m.tracker.has_value() && m.tracker->memory.has_value(), kUnsupported, "model type ",
                model->type_name(),
                " cannot track video: that needs the tracker with its memory (the sam3_video layout, e.g. "
-               "facebook/sam3)");
+               "facebook/sam3, or sam2_video, e.g. facebook/sam2.1-hiera-large)");
   return m;
 }
 
@@ -86,12 +86,11 @@ struct VideoSession::State {
 
   std::unique_ptr<FrameSource> source;
   VideoOptions options;
-  const models::Sam3Modules* modules = nullptr;
+  const models::Modules* modules = nullptr;
   std::unique_ptr<models::VideoTracker> tracker;
   std::vector<ObjectPrompts> objects;  // in the order first prompted
   // Text prompts: a copy of the modules (weights shared) with the object limit, and the
   // pipeline; created by the first add_text().
-  std::unique_ptr<models::Sam3Modules> text_modules;
   std::unique_ptr<models::TextVideoSession> text;
   std::vector<std::string> texts;
   int64_t text_frame = -1;    // the earliest frame given with a text
@@ -240,7 +239,7 @@ VideoSession::VideoSession(std::shared_ptr<const Model> model, const std::string
 VideoSession::VideoSession(std::shared_ptr<const Model> model, std::unique_ptr<FrameSource> source,
                            const VideoOptions& options)
     : model_(std::move(model)) {
-  const models::Sam3Modules& m = video_modules(model_);
+  const models::Modules& m = video_modules(model_);
   SAM3RT_CHECK(source != nullptr, kInvalidArgument, "VideoSession needs a frame source");
   SAM3RT_CHECK(source->num_frames() > 0 && source->width() > 0 && source->height() > 0, kInvalidArgument,
                source->name(), ": the video is empty (", source->num_frames(), " frames of ", source->width(), "x",
@@ -255,7 +254,7 @@ VideoSession::VideoSession(std::shared_ptr<const Model> model, std::unique_ptr<F
                options.history_radius);
   models::VideoTrackerOptions to;
   to.history_radius = options.history_radius;
-  state->tracker = std::make_unique<models::VideoTracker>(m, source->num_frames(), to);
+  state->tracker = std::make_unique<models::VideoTracker>(*m.tracker, *m.frame_encoder, source->num_frames(), to);
   state->source = std::move(source);
   state_ = std::move(state);
 }
@@ -359,13 +358,11 @@ void VideoSession::add_text(const std::string& text, int64_t frame) {
     const at::Tensor ids = at::tensor(enc.ids, lopts).view({1, -1});
     const at::Tensor mask = at::tensor(enc.attention_mask, lopts).view({1, -1});
     if (!s.text) {
-      s.text_modules = std::make_unique<models::Sam3Modules>(*impl.modules);
-      auto& vc = *s.text_modules->config.video;
-      if (s.options.max_objects > 0) vc.max_num_objects = std::min<int64_t>(vc.max_num_objects, s.options.max_objects);
       models::TextVideoOptions to =
           impl.options.hf_text_only ? models::TextVideoOptions::transformers() : models::TextVideoOptions{};
+      to.max_objects = s.options.max_objects;
       to.tracker.history_radius = s.options.history_radius;
-      s.text = std::make_unique<models::TextVideoSession>(*s.text_modules, s.source->num_frames(), s.source->height(),
+      s.text = std::make_unique<models::TextVideoSession>(*impl.modules, s.source->num_frames(), s.source->height(),
                                                           s.source->width(), to);
     }
     s.text->add_prompt(text, ids, mask);
@@ -411,7 +408,7 @@ int64_t VideoSession::propagate_text(const TrackCallback& on_frame, const Propag
     const at::Tensor rgb = s.source->frame(i);
     timings[i]["decode"] = ms_since(t0);
     t0 = Clock::now();
-    at::Tensor pixels = pipeline::preprocess_image(rgb.to(s.device), s.image_size);
+    at::Tensor pixels = model_impl(*model_).preprocess(rgb);
     timings[i]["preprocess"] = ms_since(t0);
     last = i;
     last_end = Clock::now();
@@ -460,7 +457,7 @@ int64_t VideoSession::propagate(const TrackCallback& on_frame, const PropagateOp
       t0 = Clock::now();
       models::VideoFrame vf;
       vf.index = i;
-      vf.pixel_values = pipeline::preprocess_image(rgb.to(s.device), s.image_size);  // [1, 3, S, S]
+      vf.pixel_values = model_impl(*model_).preprocess(rgb);  // [1, 3, S, S]
       timings["preprocess"] = ms_since(t0);
       t0 = Clock::now();
       const models::VideoFrameResult r = s.tracker->track(vf, options.reverse);
@@ -481,7 +478,6 @@ void VideoSession::reset() {
   s.objects.clear();
   s.tracker->reset();
   s.text.reset();
-  s.text_modules.reset();
   s.texts.clear();
   s.text_frame = -1;
   s.text_started = false;

@@ -172,7 +172,9 @@ void expect_same(const TrackerVideoConfig& a, const TrackerVideoConfig& b) {
 
 
 void expect_same(const TrackerConfig& a, const TrackerConfig& b) {
-  expect_same(a.vision, b.vision);
+  ASSERT_EQ(a.vision.has_value(), b.vision.has_value());
+  if (a.vision) expect_same(*a.vision, *b.vision);
+  EXPECT_EQ(a.hiera.has_value(), b.hiera.has_value());
   EXPECT_EQ(a.image_size, b.image_size);
   expect_same(a.prompt_encoder, b.prompt_encoder);
   expect_same(a.mask_decoder, b.mask_decoder);
@@ -397,7 +399,7 @@ TEST(ConfigTest, TinyVideoConfig) {
       .memory_fuser_intermediate_dim = 128, .memory_fuser_kernel_size = 7, .memory_fuser_padding = 3};
   expect_same(c.tracker.value(), tracker);
   // The tracker shares the detector's vision config (one ViT in the checkpoint).
-  expect_same(c.tracker->vision, c.detector->vision);
+  expect_same(c.tracker->vision.value(), c.detector->vision);
   expect_same(c.video.value(),
               VideoPipelineConfig{.low_res_mask_size = 64, .score_threshold_detection = 0.202819, .det_nms_thresh = 0.0,
                .assoc_iou_thresh = 0.1, .trk_assoc_iou_thresh = 0.5, .new_det_thresh = 0.202819,
@@ -575,12 +577,53 @@ TEST(ConfigTest, ModelTypeMissingOrUnknown) {
   expect_corrupt(R"({"model_type": ""})", {"'model_type' is missing"});
   expect_corrupt(R"({"model_type": null})", {"'model_type' is missing"});
   const std::string msg = expect_error(ErrorCode::kUnsupported, [] {
-    parse_model_config(R"({"model_type": "sam2_video"})", "t.json");
+    parse_model_config(R"({"model_type": "sam1"})", "t.json");
   });
   EXPECT_NE(msg.find("t.json"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("unknown model_type 'sam2_video'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown model_type 'sam1'"), std::string::npos) << msg;
   // Sub-config types are not top-level models.
   expect_error(ErrorCode::kUnsupported, [] { parse_model_config(R"({"model_type": "sam3_tracker_video"})", "t.json"); });
+}
+
+// A sam2_video config that relies on every default is SAM 2.1 tiny (Sam2VideoConfig's
+// defaults): Hiera [1, 2, 7, 2], 1024 input, 64 x 64 RoPE grid, no limit on conditioning
+// frames, ImageNet normalisation.
+TEST(ConfigTest, Sam2VideoDefaultsAreSam21Tiny) {
+  const ModelConfig c = parse_model_config(R"({"model_type": "sam2_video"})", "t.json");
+  EXPECT_EQ(c.type, ModelType::kSam2Video);
+  EXPECT_TRUE(c.is_sam2());
+  EXPECT_FALSE(c.detector.has_value());
+  ASSERT_TRUE(c.tracker.has_value() && c.tracker->hiera.has_value() && c.tracker->video.has_value());
+  EXPECT_FALSE(c.tracker->vision.has_value());
+  const HieraConfig& h = c.tracker->hiera->backbone;
+  EXPECT_EQ(h.blocks_per_stage, (std::vector<int64_t>{1, 2, 7, 2}));
+  EXPECT_EQ(h.embed_dim_per_stage, (std::vector<int64_t>{96, 192, 384, 768}));
+  EXPECT_EQ(h.window_size_per_stage, (std::vector<int64_t>{8, 4, 14, 7}));
+  EXPECT_EQ(h.global_attention_blocks, (std::vector<int64_t>{5, 7, 9}));
+  EXPECT_EQ(c.tracker->hiera->backbone_channel_list, (std::vector<int64_t>{768, 384, 192, 96}));
+  EXPECT_EQ(c.image_size(), 1024);
+  EXPECT_EQ(c.tracker->prompt_encoder.image_size, 1024);
+  EXPECT_EQ(c.tracker->prompt_encoder.patch_size, 16);
+  EXPECT_EQ(c.tracker->video->max_cond_frame_num, -1);
+  EXPECT_EQ(c.tracker->video->memory_attention_rope_feat_sizes, (std::vector<int64_t>{64, 64}));
+  EXPECT_DOUBLE_EQ(c.image_mean[0], 0.485);
+  EXPECT_DOUBLE_EQ(c.image_std[2], 0.225);
+  const ModelConfig image = parse_model_config(R"({"model_type": "sam2"})", "t.json");
+  EXPECT_EQ(image.type, ModelType::kSam2Image);
+  EXPECT_FALSE(image.tracker->video.has_value());
+}
+
+TEST(ConfigTest, Sam2RejectsInconsistentHiera) {
+  expect_corrupt(R"({"model_type": "sam2_video", "vision_config": {"backbone_config": {"blocks_per_stage": [1, 2]}}})",
+                 {"one entry per stage"});
+  expect_corrupt(R"({"model_type": "sam2", "vision_config": {"backbone_config": {"global_attention_blocks": [12]}}})",
+                 {"global_attention_blocks entry 12"});
+  expect_corrupt(R"({"model_type": "sam2", "vision_config": {"backbone_config": {"patch_stride": [4, 2]}}})",
+                 {"square"});
+  expect_corrupt(R"({"model_type": "sam2", "vision_config": {"backbone_channel_list": [96, 192, 384, 768]}})",
+                 {"backbone_channel_list must be embed_dim_per_stage reversed"});
+  expect_corrupt(R"({"model_type": "sam2", "vision_config": {"backbone_config": {"window_size_per_stage": [7, 4, 14, 7]}}})",
+                 {"multiple of window_size_per_stage[0]"});
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

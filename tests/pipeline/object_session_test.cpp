@@ -174,7 +174,7 @@ TEST_F(ObjectSession, MatchesTrackerOnScaledPrompt) {
   models::TrackerImageOptions meta;
   meta.add_no_memory_embedding = true;
   const models::TrackerImageFeatures f =
-      models::encode_tracker_image(m, pipeline::preprocess_image(rgb, model()->image_size()), meta);
+      models::encode_tracker_image(*m.tracker, *m.frame_encoder, pipeline::preprocess_image(rgb, model()->image_size()), meta);
 
   ImageSession s(model());
   s.set_image(rgb);
@@ -189,7 +189,7 @@ TEST_F(ObjectSession, MatchesTrackerOnScaledPrompt) {
   tp.points = at::tensor(std::vector<float>{40 * sx, 30 * sy, 100 * sx, 90 * sy}).view({1, 1, 2, 2});
   tp.labels = at::tensor(std::vector<int64_t>{1, 0}).view({1, 1, 2});
   tp.boxes = at::tensor(std::vector<float>{20 * sx, 10 * sy, 130 * sx, 100 * sy}).view({1, 1, 4});
-  const models::TrackerPrediction direct = models::predict_tracker(m, f, tp, false);
+  const models::TrackerPrediction direct = models::predict_tracker(*m.tracker, f, tp, false);
   SAM3RT_EXPECT_CLOSE(r.low_res_logits, direct.masks[0][0], 1e-6);
   EXPECT_NEAR(r.candidates[0].iou, direct.iou_scores[0][0][0].item<float>(), 1e-5);
   // A different scaling would move the prompt: the x and y scales really differ here.
@@ -199,7 +199,7 @@ TEST_F(ObjectSession, MatchesTrackerOnScaledPrompt) {
   models::TrackerPrompts moved = tp;
   moved.points = tp.points.clone();
   moved.points.select(-1, 0).mul_(1.5);
-  const models::TrackerPrediction off = models::predict_tracker(m, f, moved, false);
+  const models::TrackerPrediction off = models::predict_tracker(*m.tracker, f, moved, false);
   EXPECT_GT(testing::rel_l2(off.masks[0][0], r.low_res_logits), 1e-4);
 }
 
@@ -241,10 +241,10 @@ TEST_F(ObjectSession, RefinementWithPreviousLogits) {
   const auto& m = *model_impl(*model()).modules;
   models::TrackerImageOptions meta;
   meta.add_no_memory_embedding = true;
-  const auto f = models::encode_tracker_image(m, pipeline::preprocess_image(test_image(), model()->image_size()), meta);
+  const auto f = models::encode_tracker_image(*m.tracker, *m.frame_encoder, pipeline::preprocess_image(test_image(), model()->image_size()), meta);
   models::TrackerPrompts tp;
   tp.mask_input = first.candidates[first.best].mask.to(at::kFloat).mul(20).sub(10).view({1, 1, 120, 160});
-  SAM3RT_EXPECT_CLOSE(mb.low_res_logits, models::predict_tracker(m, f, tp, false).masks[0][0], 1e-6);
+  SAM3RT_EXPECT_CLOSE(mb.low_res_logits, models::predict_tracker(*m.tracker, f, tp, false).masks[0][0], 1e-6);
 }
 
 // One ViT pass serves both tasks: concept results from the session's lazily built

@@ -304,7 +304,8 @@ struct Direct {
   models::VideoTracker tracker;
   float sx, sy;
   explicit Direct(const Env& e)
-      : tracker(*model_impl(*e.model).modules, e.frames.size(0)),
+      : tracker(*model_impl(*e.model).modules->tracker, *model_impl(*e.model).modules->frame_encoder,
+                e.frames.size(0)),
         sx(static_cast<float>(model_impl(*e.model).config.tracker->image_size / 128.0)),
         sy(static_cast<float>(model_impl(*e.model).config.tracker->image_size / 96.0)) {}
   models::VideoFrameResult track(const Env& e, int64_t i, bool reverse) {

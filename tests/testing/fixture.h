@@ -15,7 +15,7 @@
 namespace sam3rt {
 struct ModelConfig;
 namespace models {
-struct Sam3Modules;
+struct Modules;
 }  // namespace models
 }  // namespace sam3rt
 
@@ -59,7 +59,7 @@ struct BoundModel {
   ~BoundModel();
 
   std::shared_ptr<const io::SafetensorsFile> checkpoint;  // the raw tensors, by checkpoint name
-  std::unique_ptr<models::Sam3Modules> modules;           // zero-copy views that keep the file mapped
+  std::unique_ptr<models::Modules> modules;           // zero-copy views that keep the file mapped
 };
 
 // Opens <dir>/model.safetensors, binds every module of <dir>/config.json's layout (or of

@@ -13,10 +13,6 @@ namespace sam3rt::models {
 
 namespace {
 
-void record(Trace* trace, const std::string& name, const at::Tensor& t) {
-  if (trace != nullptr) (*trace)[name] = t;
-}
-
 // cxcywh -> xyxy on the last axis.
 at::Tensor cxcywh_to_xyxy(const at::Tensor& b) {
   at::Tensor cx = b.select(-1, 0), cy = b.select(-1, 1);
@@ -26,36 +22,21 @@ at::Tensor cxcywh_to_xyxy(const at::Tensor& b) {
 
 }  // namespace
 
-DetectorImageFeatures encode_detector_image(const Sam3Modules& m, const at::Tensor& pixel_values, Trace* trace) {
+DetectorImageFeatures encode_detector_image(const Modules& m, const at::Tensor& pixel_values, Trace* trace) {
   SAM3RT_CHECK(m.vision_backbone && m.detector, kUnsupported, "this model has no concept detector");
   DetectorImageFeatures f;
   VitTrace vit_trace;
   f.vit = m.vision_backbone->forward(pixel_values, trace ? &vit_trace : nullptr);  // [B, D, G, G]
-  if (trace) {
-    record(trace, "vision_encoder.backbone.embeddings", vit_trace.embeddings);
-    record(trace, "vision_encoder.backbone.layer_norm", vit_trace.ln_pre);
-    for (size_t i = 0; i < vit_trace.layers.size(); ++i) {
-      record(trace, "vision_encoder.backbone.layers." + std::to_string(i), vit_trace.layers[i]);
-    }
-    record(trace, "vision_encoder.backbone.last_hidden_state", f.vit.flatten(2).transpose(1, 2));
-  }
+  if (trace) record_vit_trace(trace, vit_trace, f.vit);
   f.fpn = m.detector->neck.forward(f.vit);
   const at::Tensor& coarse = f.fpn.back();  // [B, d, G, G]
   f.pos = nn::sine_position_grid(coarse.size(2), coarse.size(3), coarse.size(1), coarse.options());
-  if (trace) {
-    // The traced neck includes the 0.5 level that every consumer drops.
-    const std::vector<at::Tensor> levels = m.detector->neck.forward(f.vit, /*all_levels=*/true);
-    for (size_t i = 0; i < levels.size(); ++i) {
-      record(trace, "vision_encoder.neck.0." + std::to_string(i), levels[i]);
-      const at::Tensor& l = levels[i];
-      record(trace, "vision_encoder.neck.1." + std::to_string(i),
-             nn::sine_position_grid(l.size(2), l.size(3), l.size(1), l.options()).expand({l.size(0), -1, -1, -1}));
-    }
-  }
+  // The traced neck includes the 0.5 level that every consumer drops.
+  if (trace) record_neck_trace(trace, m.detector->neck.forward(f.vit, /*all_levels=*/true));
   return f;
 }
 
-at::Tensor encode_text(const Sam3Modules& m, const at::Tensor& input_ids, const at::Tensor& attention_mask,
+at::Tensor encode_text(const Modules& m, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                        Trace* trace) {
   SAM3RT_CHECK(m.detector, kUnsupported, "this model has no text encoder");
   const TextEncoder& te = m.detector->text_encoder;
@@ -67,7 +48,7 @@ at::Tensor encode_text(const Sam3Modules& m, const at::Tensor& input_ids, const 
   return projected;
 }
 
-DetectorOutput detect(const Sam3Modules& m, const DetectorImageFeatures& image, const DetectorPrompt& prompt,
+DetectorOutput detect(const Modules& m, const DetectorImageFeatures& image, const DetectorPrompt& prompt,
                       Trace* trace) {
   SAM3RT_CHECK(m.detector, kUnsupported, "this model has no concept detector");
   const DetectorModules& det = *m.detector;

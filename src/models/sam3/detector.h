@@ -14,10 +14,9 @@
 #include <vector>
 
 #include "models/modules.h"
+#include "models/trace.h"
 
 namespace sam3rt::models {
-
-using Trace = std::map<std::string, at::Tensor>;
 
 struct DetectorImageFeatures {
   std::vector<at::Tensor> fpn;  // detector neck levels [B, d, 4G, 4G], [B, d, 2G, 2G], [B, d, G, G]
@@ -45,14 +44,14 @@ struct DetectorOutput {
 };
 
 // pixel_values [B, 3, S, S] -> backbone + detector neck.
-DetectorImageFeatures encode_detector_image(const Sam3Modules& m, const at::Tensor& pixel_values,
+DetectorImageFeatures encode_detector_image(const Modules& m, const at::Tensor& pixel_values,
                                             Trace* trace = nullptr);
 
 // input_ids, attention_mask [B, L] -> [B, L, d].
-at::Tensor encode_text(const Sam3Modules& m, const at::Tensor& input_ids, const at::Tensor& attention_mask,
+at::Tensor encode_text(const Modules& m, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                        Trace* trace = nullptr);
 
-DetectorOutput detect(const Sam3Modules& m, const DetectorImageFeatures& image, const DetectorPrompt& prompt,
+DetectorOutput detect(const Modules& m, const DetectorImageFeatures& image, const DetectorPrompt& prompt,
                       Trace* trace = nullptr);
 
 }  // namespace sam3rt::models

@@ -14,12 +14,6 @@ namespace sam3rt::models {
 
 namespace {
 
-const TrackerModules& tracker_of(const Sam3Modules& m) {
-  SAM3RT_CHECK(m.tracker.has_value(), kUnsupported, "this checkpoint (", model_type_name(m.config.type),
-               ") has no tracker");
-  return *m.tracker;
-}
-
 std::string shape_str(const at::Tensor& t) {
   if (!t.defined()) return "none";
   std::string out = "[";
@@ -29,22 +23,15 @@ std::string shape_str(const at::Tensor& t) {
 
 }  // namespace
 
-TrackerImageFeatures encode_tracker_image(const Sam3Modules& m, const at::Tensor& pixel_values,
-                                          const TrackerImageOptions& options, VitTrace* trace) {
-  tracker_of(m);
-  SAM3RT_CHECK(m.vision_backbone.has_value(), kInternal, "tracker without a vision backbone");
-  return encode_tracker_vit(m, m.vision_backbone->forward(pixel_values, trace), options);
+TrackerImageFeatures encode_tracker_image(const TrackerModules& t, const FrameEncoder& encoder,
+                                          const at::Tensor& pixel_values, const TrackerImageOptions& options,
+                                          Trace* trace) {
+  return encode_tracker_levels(t, encoder, encoder.encode(pixel_values, trace), options);
 }
 
-TrackerImageFeatures encode_tracker_vit(const Sam3Modules& m, const at::Tensor& vit,
-                                        const TrackerImageOptions& options) {
-  return encode_tracker_levels(m, tracker_of(m).neck.forward(vit), options);
-}
-
-TrackerImageFeatures encode_tracker_levels(const Sam3Modules& m, std::vector<at::Tensor> levels,
-                                           const TrackerImageOptions& options) {
-  const TrackerModules& t = tracker_of(m);
-  const TrackerConfig& c = *m.config.tracker;
+TrackerImageFeatures encode_tracker_levels(const TrackerModules& t, const FrameEncoder& encoder,
+                                           std::vector<at::Tensor> levels, const TrackerImageOptions& options) {
+  const TrackerConfig& c = t.config;
   SAM3RT_CHECK(levels.size() == 3, kUnsupported, "the tracker needs three neck levels (4x, 2x, 1x), got ",
                levels.size());
   const int64_t d = c.mask_decoder.hidden_size;
@@ -60,18 +47,16 @@ TrackerImageFeatures encode_tracker_levels(const Sam3Modules& m, std::vector<at:
   TrackerImageFeatures f;
   f.feat_s0 = t.mask_decoder.conv_s0(levels[0]);  // [B, d/8, 4G, 4G]
   f.feat_s1 = t.mask_decoder.conv_s1(levels[1]);  // [B, d/4, 2G, 2G]
-  // transformers adds no_memory_embedding to the last neck level; it is level G only when
-  // there is no 0.5x level (see TrackerImageOptions).
-  const bool add = options.add_no_memory_embedding || c.vision.scale_factors.size() == 3;
+  // transformers adds no_memory_embedding to the last neck level (see TrackerImageOptions).
+  const bool add = options.add_no_memory_embedding || encoder.image_level_is_last();
   f.image_embedding = add ? levels[2].add(t.no_memory_embedding.view({1, d, 1, 1})) : levels[2];  // [B, d, G, G]
   f.image_pe = t.shared_image_embedding.grid(G, G).to(levels[2].device());                          // [1, d, G, G]
   f.levels = std::move(levels);
   return f;
 }
 
-TrackerPrediction predict_tracker(const Sam3Modules& m, const TrackerImageFeatures& f, const TrackerPrompts& prompts,
+TrackerPrediction predict_tracker(const TrackerModules& t, const TrackerImageFeatures& f, const TrackerPrompts& prompts,
                                   bool multimask, TrackerPredictTrace* trace) {
-  const TrackerModules& t = tracker_of(m);
   SAM3RT_CHECK(f.image_embedding.defined() && f.image_embedding.dim() == 4, kInvalidArgument,
                "tracker features are not encoded");
   const int64_t B = f.image_embedding.size(0);

@@ -1,11 +1,11 @@
 // The SAM-style tracker on single images (architecture §10.1-§10.3; transformers
-// Sam3TrackerModel.forward): ViT -> tracker neck -> prompt encoder + mask decoder, with
-// no memory. Works for every layout that has a tracker (sam3_tracker, sam3_video; in the
-// latter the ViT is the detector's, stored once).
+// Sam3TrackerModel.forward / Sam2Model.forward): frame encoder -> prompt encoder + mask
+// decoder, with no memory. One tracker for SAM 3 and SAM 2: it reads its own modules and
+// the three levels of whichever FrameEncoder the model family brings.
 //
 // Use: encode the image once, then predict for any number of prompt sets:
-//   TrackerImageFeatures f = encode_tracker_image(modules, pixel_values);
-//   TrackerPrediction p = predict_tracker(modules, f, prompts, /*multimask=*/true);
+//   TrackerImageFeatures f = encode_tracker_image(*m.tracker, *m.frame_encoder, pixel_values);
+//   TrackerPrediction p = predict_tracker(*m.tracker, f, prompts, /*multimask=*/true);
 // Thread-safety: plain functions over immutable modules; safe to call concurrently.
 #pragma once
 
@@ -14,16 +14,17 @@
 #include <vector>
 
 #include "models/modules.h"
+#include "models/tracker/frame_encoder.h"
 
 namespace sam3rt::models {
 
 struct TrackerImageOptions {
   // Whether no_memory_embedding is added to the decoder's pixel features (neck level G).
-  // false (default): transformers' Sam3TrackerModel, which adds it to the LAST neck level
-  //   (the 0.5x level for the released scale factors 4, 2, 1, 0.5) and then keeps only
-  //   the first three levels, so level G reaches the decoder WITHOUT it (architecture §14
-  //   item 11). The parity fixtures follow this. With exactly three scale factors the
-  //   last level is level G and transformers adds it there; this mode does the same.
+  // false (default): transformers, which adds it to the frame encoder's LAST neck level:
+  //   level G for SAM 2 (FrameEncoder::image_level_is_last), but for SAM 3 the 0.5x level
+  //   of the released scale factors 4, 2, 1, 0.5, which is then dropped, so level G
+  //   reaches the decoder WITHOUT it (architecture §14 item 11). The parity fixtures
+  //   follow this.
   // true: Meta's original (and transformers' video tracker on an initial conditioning
   //   frame): pixel features = level G + no_memory_embedding.
   bool add_no_memory_embedding = false;
@@ -39,17 +40,15 @@ struct TrackerImageFeatures {
 };
 
 // pixel_values [B, 3, S, S] (preprocessed, S = image_size) -> features. With `trace`, the
-// ViT's intermediate results are stored there too.
-TrackerImageFeatures encode_tracker_image(const Sam3Modules& m, const at::Tensor& pixel_values,
-                                          const TrackerImageOptions& options = {}, VitTrace* trace = nullptr);
+// frame encoder's intermediate results are stored there too.
+TrackerImageFeatures encode_tracker_image(const TrackerModules& t, const FrameEncoder& encoder,
+                                          const at::Tensor& pixel_values, const TrackerImageOptions& options = {},
+                                          Trace* trace = nullptr);
 
-// The same from the ViT output [B, D, G, G] (e.g. shared with the detector).
-TrackerImageFeatures encode_tracker_vit(const Sam3Modules& m, const at::Tensor& vit,
-                                        const TrackerImageOptions& options = {});
-
-// The same from the tracker-neck levels (the three levels of scale >= 1, in config order).
-TrackerImageFeatures encode_tracker_levels(const Sam3Modules& m, std::vector<at::Tensor> levels,
-                                           const TrackerImageOptions& options = {});
+// The same from the three levels `encoder` made (e.g. SAM 3's, from a ViT output shared
+// with the detector).
+TrackerImageFeatures encode_tracker_levels(const TrackerModules& t, const FrameEncoder& encoder,
+                                           std::vector<at::Tensor> levels, const TrackerImageOptions& options = {});
 
 // One prompt set per (image, p): P prompt sets per image are decoded independently.
 // Coordinates are in model-input pixels (the S x S canvas the image was resized to).
@@ -79,7 +78,7 @@ struct TrackerPredictTrace {
 // not-a-point prompt is used (P = 1). multimask: M = num_multimask_outputs masks (slots
 // 1..M); otherwise M = 1 (slot 0 with the dynamic stability fallback). Prompts are moved
 // to the features' device. Mis-shaped prompts are Error(kInvalidArgument).
-TrackerPrediction predict_tracker(const Sam3Modules& m, const TrackerImageFeatures& features,
+TrackerPrediction predict_tracker(const TrackerModules& t, const TrackerImageFeatures& features,
                                   const TrackerPrompts& prompts, bool multimask,
                                   TrackerPredictTrace* trace = nullptr);
 

@@ -28,15 +28,10 @@ constexpr double kNoObjectScore = -1024.0;
 constexpr double kMaskOutScale = 20.0;
 constexpr double kMaskOutBias = -10.0;
 
-const TrackerModules& tracker_of(const Sam3Modules& m) {
-  SAM3RT_CHECK(m.tracker.has_value(), kUnsupported, "this checkpoint (", model_type_name(m.config.type),
-               ") has no tracker");
-  return *m.tracker;
-}
-
 const TrackerMemoryModules& memory_of(const TrackerModules& t) {
   SAM3RT_CHECK(t.memory.has_value(), kUnsupported,
-               "this checkpoint's tracker has no memory modules; video tracking needs the sam3_video layout");
+               "this checkpoint's tracker has no memory modules; video tracking needs a sam3_video or sam2_video "
+               "checkpoint");
   return *t.memory;
 }
 
@@ -47,18 +42,19 @@ at::Tensor resize_aa(const at::Tensor& x, int64_t h, int64_t w) {
 
 }  // namespace
 
-VideoTracker::VideoTracker(const Sam3Modules& modules, int64_t num_frames, const VideoTrackerOptions& options)
-    : m_(modules),
-      t_(tracker_of(modules)),
+VideoTracker::VideoTracker(const TrackerModules& tracker, const FrameEncoder& encoder, int64_t num_frames,
+                           const VideoTrackerOptions& options)
+    : t_(tracker),
+      encoder_(encoder),
       mem_(memory_of(t_)),
-      vc_(*modules.config.tracker->video),
+      vc_(*tracker.config.video),
       num_frames_(num_frames),
       options_(options),
       device_(t_.no_memory_embedding.device()) {
   SAM3RT_CHECK(num_frames == -1 || num_frames > 0, kInvalidArgument, "a video needs at least one frame, got ",
                num_frames);
   SAM3RT_CHECK(vc_.num_maskmem > 0, kUnsupported, "num_maskmem must be positive, got ", vc_.num_maskmem);
-  image_size_ = modules.config.tracker->image_size;
+  image_size_ = tracker.config.image_size;
   grid_ = t_.prompt_encoder.grid();
   history_radius_ = options.history_radius != 0
                         ? options.history_radius
@@ -200,12 +196,9 @@ void VideoTracker::encode_memories(const VideoFrame& frame, const std::vector<in
   std::optional<TrackerImageFeatures> computed;
   const TrackerImageFeatures* f = frame.features;
   if (f == nullptr) {
-    SAM3RT_CHECK(frame.vit.defined() || frame.pixel_values.defined(), kInvalidArgument, "frame ", fi,
-                 " has neither pixels nor features");
-    at::Tensor px = frame.pixel_values.defined() && frame.pixel_values.dim() == 3 ? frame.pixel_values.unsqueeze(0)
-                                                                                  : frame.pixel_values;
-    computed = frame.vit.defined() ? encode_tracker_vit(m_, frame.vit.to(device_))
-                                   : encode_tracker_image(m_, px.to(device_, t_.no_memory_embedding.scalar_type()));
+    SAM3RT_CHECK(frame.pixel_values.defined(), kInvalidArgument, "frame ", fi, " has neither pixels nor features");
+    at::Tensor px = frame.pixel_values.dim() == 3 ? frame.pixel_values.unsqueeze(0) : frame.pixel_values;
+    computed = encode_tracker_image(t_, encoder_, px.to(device_, t_.no_memory_embedding.scalar_type()));
     f = &*computed;
   }
   encode_frame_memories(fi, *f, targets, masks.to(device_), object_score_logits.to(device_).reshape({k, 1}),
@@ -316,7 +309,7 @@ VideoTracker::StepOutput VideoTracker::mask_as_output(const at::Tensor& mask, co
   TrackerPrompts prompts;
   prompts.mask_input = mem_.mask_downsample.forward(mask);
   TrackerPredictTrace* pt = trace ? &trace->prompts : nullptr;
-  const TrackerPrediction p = predict_tracker(m_, g, prompts, /*multimask=*/true, pt);
+  const TrackerPrediction p = predict_tracker(t_, g, prompts, /*multimask=*/true, pt);
   if (trace) trace->decoder = p;
   StepOutput dec = finish_decoder_output(p, /*multimask=*/true, trace);
   // Presence from the mask itself.
@@ -351,7 +344,7 @@ VideoTracker::StepOutput VideoTracker::run_frame(TrackedObject& obj, int64_t fra
   const bool multimask = vc_.multimask_output_in_sam && (init_cond || vc_.multimask_output_for_tracking) &&
                          vc_.multimask_min_pt_num <= num_points && num_points <= vc_.multimask_max_pt_num;
   TrackerPredictTrace* pt = trace ? &trace->prompts : nullptr;
-  const TrackerPrediction p = predict_tracker(m_, g, prompts, multimask, pt);
+  const TrackerPrediction p = predict_tracker(t_, g, prompts, multimask, pt);
   if (trace) trace->decoder = p;
   return finish_decoder_output(p, multimask, trace);
 }
@@ -365,8 +358,8 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
 
   // The frame's features, computed on first use (inputs checked before any state changes).
   at::Tensor px;
-  if (frame.features == nullptr && !frame.vit.defined()) {
-    SAM3RT_CHECK(frame.pixel_values.defined(), kInvalidArgument, "frame ", fi, " has neither pixels nor ViT features");
+  if (frame.features == nullptr) {
+    SAM3RT_CHECK(frame.pixel_values.defined(), kInvalidArgument, "frame ", fi, " has neither pixels nor features");
     px = frame.pixel_values.dim() == 3 ? frame.pixel_values.unsqueeze(0) : frame.pixel_values;
     SAM3RT_CHECK(px.dim() == 4 && px.size(0) == 1 && px.size(1) == 3 && px.size(2) == image_size_ &&
                      px.size(3) == image_size_,
@@ -376,11 +369,7 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
   std::optional<TrackerImageFeatures> features;
   auto feats = [&]() -> const TrackerImageFeatures& {
     if (frame.features != nullptr) return *frame.features;
-    if (!features) {
-      features = frame.vit.defined()
-                     ? encode_tracker_vit(m_, frame.vit.to(device_))
-                     : encode_tracker_image(m_, px.to(device_, t_.no_memory_embedding.scalar_type()));
-    }
+    if (!features) features = encode_tracker_image(t_, encoder_, px.to(device_, t_.no_memory_embedding.scalar_type()));
     return *features;
   };
 

@@ -74,7 +74,6 @@ struct VideoTrackerOptions {
 struct VideoFrame {
   int64_t index = 0;
   at::Tensor pixel_values;  // [1, 3, S, S] or [3, S, S] preprocessed pixels
-  at::Tensor vit;           // optional ViT output [1, D, G, G] (e.g. shared with the detector); used when defined
   // Optional tracker features of this frame, computed once by the caller (e.g. the text
   // pipeline, which calls the tracker several times per frame); used when set.
   const TrackerImageFeatures* features = nullptr;
@@ -115,9 +114,10 @@ struct VideoTrackerTrace {
 class VideoTracker {
  public:
   // num_frames: the video's length, or -1 when streaming (length unknown; propagate()
-  // then is unavailable). The modules must have a tracker with memory (sam3_video layout),
-  // else Error(kUnsupported). `modules` must outlive the tracker.
-  VideoTracker(const Sam3Modules& modules, int64_t num_frames, const VideoTrackerOptions& options = {});
+  // then is unavailable). The tracker must have its memory modules (sam3_video,
+  // sam2_video), else Error(kUnsupported). `tracker` and `encoder` must outlive this.
+  VideoTracker(const TrackerModules& tracker, const FrameEncoder& encoder, int64_t num_frames,
+               const VideoTrackerOptions& options = {});
 
   // Clicks for one object on one frame: points [N, 2] (x, y) in model-input pixels,
   // labels [N] (1 positive, 0 negative, 2/3 box corners). clear_old = false appends them
@@ -206,8 +206,8 @@ class VideoTracker {
                              const std::vector<std::pair<size_t, bool>>& targets, const at::Tensor& masks,
                              const at::Tensor& scores, const std::vector<bool>& binarize, VideoTrackerTrace* trace);
 
-  const Sam3Modules& m_;
   const TrackerModules& t_;
+  const FrameEncoder& encoder_;
   const TrackerMemoryModules& mem_;
   const TrackerVideoConfig& vc_;
   int64_t num_frames_;

@@ -32,9 +32,10 @@ constexpr double kMemoryPresent = 10.0;
 constexpr int64_t kAlwaysOccluded = 100000;
 constexpr int64_t kNeverOccluded = -1;
 
-const VideoPipelineConfig& video_config_of(const Sam3Modules& m) {
+const VideoPipelineConfig& video_config_of(const Modules& m) {
   SAM3RT_CHECK(
-      m.config.video.has_value() && m.detector.has_value() && m.tracker.has_value() && m.tracker->memory.has_value(),
+      m.config.video.has_value() && m.detector.has_value() && m.tracker.has_value() && m.tracker->memory.has_value() &&
+          m.sam3_tracker_encoder.has_value(),
       kUnsupported, "text-prompted video needs the sam3_video layout (detector, tracker and memory), got ",
       model_type_name(m.config.type));
   return *m.config.video;
@@ -70,7 +71,7 @@ TextVideoOptions TextVideoOptions::transformers() {
   return o;
 }
 
-TextVideoSession::TextVideoSession(const Sam3Modules& modules, int64_t num_frames, int64_t video_height,
+TextVideoSession::TextVideoSession(const Modules& modules, int64_t num_frames, int64_t video_height,
                                    int64_t video_width, const TextVideoOptions& options)
     : m_(modules),
       c_(video_config_of(modules)),
@@ -79,10 +80,12 @@ TextVideoSession::TextVideoSession(const Sam3Modules& modules, int64_t num_frame
       video_width_(video_width),
       options_(options),
       device_(modules.tracker->no_memory_embedding.device()),
-      tracker_(modules, num_frames, options.tracker) {
+      tracker_(*modules.tracker, *modules.sam3_tracker_encoder, num_frames, options.tracker) {
   SAM3RT_CHECK(video_height > 0 && video_width > 0, kInvalidArgument, "video size must be positive, got ", video_height,
                " x ", video_width);
   image_size_ = modules.config.tracker->image_size;
+  SAM3RT_CHECK(options.max_objects >= 0, kInvalidArgument, "max_objects must be >= 0, got ", options.max_objects);
+  if (options.max_objects > 0) c_.max_num_objects = std::min(c_.max_num_objects, options.max_objects);
 }
 
 int64_t TextVideoSession::add_prompt(const std::string& text, const at::Tensor& input_ids,
@@ -169,8 +172,9 @@ TextVideoFrameResult TextVideoSession::track(int64_t f, const at::Tensor& pixel_
   const std::vector<float> det_scores = to_floats(det.scores);
 
   // 2. Propagation of the existing masklets (memory encoded after the heuristics).
-  const TrackerImageFeatures tf = encode_tracker_vit(m_, image.vit);
-  const VideoFrame vf{f, at::Tensor(), at::Tensor(), &tf};
+  const Sam3TrackerImageEncoder& encoder = *m_.sam3_tracker_encoder;
+  const TrackerImageFeatures tf = encode_tracker_levels(*m_.tracker, encoder, encoder.encode_vit(image.vit));
+  const VideoFrame vf{f, at::Tensor(), &tf};
   const std::vector<int64_t> prev_ids = object_ids_;
   const int64_t num_trk = static_cast<int64_t>(prev_ids.size());
   at::Tensor trk_masks, trk_scores, trk_raw;  // [M, h, h], [M], [M, 1, h, h]

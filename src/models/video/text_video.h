@@ -87,6 +87,8 @@ struct TextVideoOptions {
   //   ones after it shift onto their predecessors' ids on that frame.
   // true (Meta): paired with the masklets that were propagated.
   bool meta_output_pairing = false;
+  // > 0: at most this many masklets, below the config's max_num_objects.
+  int64_t max_objects = 0;
   VideoTrackerOptions tracker;
 
   // Exactly what transformers' Sam3VideoModel computes (text-only detector query).
@@ -130,7 +132,7 @@ class TextVideoSession {
   // num_frames: the video's length, or -1 when streaming. video_height x video_width: the
   // original frame size (for postprocess()). The modules must have a detector and a tracker
   // with memory (sam3_video layout), else Error(kUnsupported); they must outlive the session.
-  TextVideoSession(const Sam3Modules& modules, int64_t num_frames, int64_t video_height, int64_t video_width,
+  TextVideoSession(const Modules& modules, int64_t num_frames, int64_t video_height, int64_t video_width,
                    const TextVideoOptions& options = {});
 
   // Adds a text prompt (token ids and attention mask [1, L] or [L]); returns its id (the
@@ -176,8 +178,8 @@ class TextVideoSession {
   Detections detect_frame(const DetectorImageFeatures& image, TextVideoTrace* trace);
   int64_t prompt_of(int64_t object_id) const;
 
-  const Sam3Modules& m_;
-  const VideoPipelineConfig& c_;
+  const Modules& m_;
+  VideoPipelineConfig c_;  // the config's, with options.max_objects applied
   int64_t num_frames_, video_height_, video_width_;
   TextVideoOptions options_;
   at::Device device_;

@@ -16,7 +16,7 @@ namespace {
 // The sam3_image fixture and its checkpoint's modules.
 struct Env {
   testing::Fixture fx{"sam3-tiny-seed0/sam3_image"};
-  std::unique_ptr<models::Sam3Modules> m = testing::bind_model(fx.dir()).modules;
+  std::unique_ptr<models::Modules> m = testing::bind_model(fx.dir()).modules;
 };
 
 models::DetectorOutput run(const Env& b, const std::string& c, bool with_boxes, bool geometry_without_boxes) {

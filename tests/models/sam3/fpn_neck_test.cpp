@@ -79,9 +79,9 @@ TEST(FpnNeck, DetectorNeckMatchesReferenceBatch2) {
 TEST(FpnNeck, TrackerNeckMatchesReference) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
   const testing::BoundModel b = testing::bind_model(fx.dir());
-  ASSERT_TRUE(b.modules->tracker.has_value());
+  ASSERT_TRUE(b.modules->sam3_tracker_encoder.has_value());
   ASSERT_TRUE(fx.has_intermediate("t0_points_box.vision_encoder.neck.1.0"));
-  check_neck(fx, *b.modules->vision_backbone, b.modules->tracker->neck, b.modules->config.tracker->vision,
+  check_neck(fx, *b.modules->vision_backbone, b.modules->sam3_tracker_encoder->neck(), *b.modules->config.tracker->vision,
              "t0_points_box");
 }
 

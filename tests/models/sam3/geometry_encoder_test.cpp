@@ -23,7 +23,7 @@ constexpr int64_t kPaddingLabel = -10;
 // A fixture and its checkpoint's modules.
 struct Env {
   testing::Fixture fx;
-  std::unique_ptr<models::Sam3Modules> modules;
+  std::unique_ptr<models::Modules> modules;
 
   explicit Env(const std::string& dir) : fx(dir), modules(testing::bind_model(fx.dir()).modules) {}
   const models::GeometryEncoder& encoder() const { return modules->detector->geometry_encoder; }

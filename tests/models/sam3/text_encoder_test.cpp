@@ -18,7 +18,7 @@ namespace {
 // A fixture and its checkpoint's modules.
 struct Env {
   testing::Fixture fx;
-  std::unique_ptr<models::Sam3Modules> modules;
+  std::unique_ptr<models::Modules> modules;
 
   explicit Env(const std::string& dir) : fx(dir), modules(testing::bind_model(fx.dir()).modules) {}
   const models::TextEncoder& encoder() const { return modules->detector->text_encoder; }

@@ -23,7 +23,7 @@ namespace {
 using testing::Fixture;
 
 // The sam3_video fixture's checkpoint (the tracker_video fixture has none of its own).
-std::unique_ptr<models::Sam3Modules> bind_video() {
+std::unique_ptr<models::Modules> bind_video() {
   return testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_video")).modules;
 }
 
@@ -47,7 +47,7 @@ models::MemoryBankEntry reference_entry(const models::TrackerMemoryModules& mem,
 TEST(MemoryAttention, MatchesTransformersFedReferenceMemories) {
   Fixture fx("sam3-tiny-seed0/sam3_tracker_video");
   Fixture video("sam3-tiny-seed0/sam3_video");
-  const std::unique_ptr<models::Sam3Modules> m = bind_video();
+  const std::unique_ptr<models::Modules> m = bind_video();
   const models::TrackerMemoryModules& mem = *m->tracker->memory;
   const TrackerVideoConfig& vc = *m->config.tracker->video;
   const at::Tensor pixels = video.input("video.pixel_values");
@@ -71,7 +71,7 @@ TEST(MemoryAttention, MatchesTransformersFedReferenceMemories) {
       const std::string p = "tv0_points_box.propagate.frame" + std::to_string(f) + ".";
       const models::MemorySelection sel = bank.select(f, /*reverse=*/false, num_frames, vc);
       const models::MemoryInputs mi = models::assemble_memory(mem, vc, sel, memory_pos_grid);
-      const at::Tensor level = models::encode_tracker_image(*m, pixels.select(0, f).unsqueeze(0)).levels[2];
+      const at::Tensor level = models::encode_tracker_image(*m->tracker, *m->frame_encoder, pixels.select(0, f).unsqueeze(0)).levels[2];
       const at::Tensor ours = mem.memory_attention.forward(level.flatten(2).transpose(1, 2), vision_pos, mi.memory,
                                                            mi.memory_pos, mi.num_object_pointer_tokens);
       const std::string ref = p + "memory_attention" + call;

@@ -28,7 +28,7 @@ namespace {
 using testing::Fixture;
 
 // The sam3_video fixture's checkpoint (the tracker_video fixture has none of its own).
-std::unique_ptr<models::Sam3Modules> bind_video() {
+std::unique_ptr<models::Modules> bind_video() {
   return testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_video")).modules;
 }
 
@@ -54,11 +54,11 @@ at::Tensor memory_mask_from_decoder(const Fixture& fx, const std::string& name, 
 TEST(MemoryEncoder, MatchesTransformersOnPromptedAndTrackedFrames) {
   Fixture fx("sam3-tiny-seed0/sam3_tracker_video");
   Fixture video("sam3-tiny-seed0/sam3_video");
-  const std::unique_ptr<models::Sam3Modules> m = bind_video();
+  const std::unique_ptr<models::Modules> m = bind_video();
   const models::MemoryEncoder& enc = m->tracker->memory->memory_encoder;
   const at::Tensor pixels = video.input("video.pixel_values");
   auto level_g = [&](int64_t f) {
-    return models::encode_tracker_image(*m, pixels.select(0, f).unsqueeze(0)).levels[2];  // [1, d, G, G]
+    return models::encode_tracker_image(*m->tracker, *m->frame_encoder, pixels.select(0, f).unsqueeze(0)).levels[2];  // [1, d, G, G]
   };
   const int64_t G = m->tracker->prompt_encoder.grid();
   testing::WorstRelL2 w("memory encoder");
@@ -82,7 +82,7 @@ TEST(MemoryEncoder, MatchesTransformersOnPromptedAndTrackedFrames) {
 }
 
 TEST(MemoryEncoder, RejectsMisShapedInputs) {
-  const std::unique_ptr<models::Sam3Modules> m = bind_video();
+  const std::unique_ptr<models::Modules> m = bind_video();
   const models::MemoryEncoder& enc = m->tracker->memory->memory_encoder;
   const auto& c = *m->config.tracker;
   const int64_t d = c.video->memory_encoder_hidden_size;

@@ -54,7 +54,7 @@ models::TrackerPrompts prompts_of(const Fixture& fx, const Case& c) {
 TEST(Tracker, MatchesReferenceEndToEnd) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
   const BoundModel b = testing::bind_model(fx.dir());
-  const models::Sam3Modules& m = *b.modules;
+  const models::Modules& m = *b.modules;
   const int64_t layers = m.config.tracker->mask_decoder.num_hidden_layers;
 
   WorstRelL2 w_features("image_embeddings.{0,1,2}");
@@ -65,14 +65,14 @@ TEST(Tracker, MatchesReferenceEndToEnd) {
   WorstRelL2 w_out("pred_masks, iou_scores, object_score_logits");
   for (const Case& c : kCases) {
     const std::string k = c.name;
-    const models::TrackerImageFeatures f = models::encode_tracker_image(m, fx.input(k + ".pixel_values"));
+    const models::TrackerImageFeatures f = models::encode_tracker_image(*m.tracker, *m.frame_encoder, fx.input(k + ".pixel_values"));
     w_features.check(f.feat_s0, fx.output(k + ".image_embeddings.0"), k + " feat_s0");
     w_features.check(f.feat_s1, fx.output(k + ".image_embeddings.1"), k + " feat_s1");
     w_features.check(f.image_embedding, fx.output(k + ".image_embeddings.2"), k + " image embedding");
     w_pe.check(f.image_pe.squeeze(0).permute({1, 2, 0}), fx.intermediate(k + ".shared_image_embedding"), k);
 
     models::TrackerPredictTrace trace;
-    const models::TrackerPrediction p = models::predict_tracker(m, f, prompts_of(fx, c), c.multimask, &trace);
+    const models::TrackerPrediction p = models::predict_tracker(*m.tracker, f, prompts_of(fx, c), c.multimask, &trace);
     w_prompt.check(trace.prompts.sparse, fx.intermediate(k + ".prompt_encoder.0"), k + " sparse");
     w_prompt.check(trace.prompts.dense, fx.intermediate(k + ".prompt_encoder.1"), k + " dense");
     const std::string pre = k + ".mask_decoder.";
@@ -100,12 +100,12 @@ TEST(Tracker, MatchesReferenceEndToEnd) {
 TEST(Tracker, NoMemoryEmbeddingOption) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
   const BoundModel b = testing::bind_model(fx.dir());
-  const models::Sam3Modules& m = *b.modules;
+  const models::Modules& m = *b.modules;
   const at::Tensor pixels = fx.input("t0_points_box.pixel_values");
-  const models::TrackerImageFeatures hf = models::encode_tracker_image(m, pixels);
+  const models::TrackerImageFeatures hf = models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels);
   models::TrackerImageOptions meta_options;
   meta_options.add_no_memory_embedding = true;
-  const models::TrackerImageFeatures meta = models::encode_tracker_image(m, pixels, meta_options);
+  const models::TrackerImageFeatures meta = models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels, meta_options);
   const int64_t d = hf.image_embedding.size(1);
   ASSERT_EQ(hf.levels.size(), 3u);
   SAM3RT_EXPECT_CLOSE(hf.image_embedding, hf.levels[2], 0.0);
@@ -113,8 +113,8 @@ TEST(Tracker, NoMemoryEmbeddingOption) {
   SAM3RT_EXPECT_CLOSE(meta.image_embedding, hf.levels[2].add(no_mem), 0.0);
   SAM3RT_EXPECT_CLOSE(meta.feat_s0, hf.feat_s0, 0.0);
   // It changes the prediction (the checkpoint's vector is not zero).
-  const models::TrackerPrediction a = models::predict_tracker(m, hf, prompts_of(fx, kCases[1]), true);
-  const models::TrackerPrediction c = models::predict_tracker(m, meta, prompts_of(fx, kCases[1]), true);
+  const models::TrackerPrediction a = models::predict_tracker(*m.tracker, hf, prompts_of(fx, kCases[1]), true);
+  const models::TrackerPrediction c = models::predict_tracker(*m.tracker, meta, prompts_of(fx, kCases[1]), true);
   EXPECT_GT(testing::rel_l2(c.masks, a.masks), 1e-3);
 }
 
@@ -123,13 +123,13 @@ TEST(Tracker, NoMemoryEmbeddingOption) {
 TEST(Tracker, MaskAndEmptyPrompts) {
   const Fixture fx("sam3-tiny-seed0/sam3_tracker");
   const BoundModel b = testing::bind_model(fx.dir());
-  const models::Sam3Modules& m = *b.modules;
-  const models::TrackerImageFeatures f = models::encode_tracker_image(m, fx.input("t0_points_box.pixel_values"));
+  const models::Modules& m = *b.modules;
+  const models::TrackerImageFeatures f = models::encode_tracker_image(*m.tracker, *m.frame_encoder, fx.input("t0_points_box.pixel_values"));
   const int64_t G = m.tracker->prompt_encoder.grid(), d = f.image_embedding.size(1);
 
   models::TrackerPrompts empty;
   models::TrackerPredictTrace trace;
-  const models::TrackerPrediction e = models::predict_tracker(m, f, empty, true, &trace);
+  const models::TrackerPrediction e = models::predict_tracker(*m.tracker, f, empty, true, &trace);
   EXPECT_EQ(e.masks.sizes(), (std::vector<int64_t>{1, 1, 3, 4 * G, 4 * G}));
   ASSERT_EQ(trace.prompts.sparse.sizes(), (std::vector<int64_t>{1, 1, 2, d}));
   // Both tokens are not_a_point_embed (the t1 reference's padding token).
@@ -140,22 +140,22 @@ TEST(Tracker, MaskAndEmptyPrompts) {
   models::TrackerPrompts with_mask = prompts_of(fx, kCases[1]);
   with_mask.mask_input = at::randn({1, 1, 4 * G, 4 * G}).mul(4.0);
   models::TrackerPredictTrace mt;
-  const models::TrackerPrediction pm = models::predict_tracker(m, f, with_mask, true, &mt);
+  const models::TrackerPrediction pm = models::predict_tracker(*m.tracker, f, with_mask, true, &mt);
   SAM3RT_EXPECT_CLOSE(mt.prompts.dense, m.tracker->prompt_encoder.embed_mask(with_mask.mask_input), 0.0);
-  const models::TrackerPrediction pn = models::predict_tracker(m, f, prompts_of(fx, kCases[1]), true);
+  const models::TrackerPrediction pn = models::predict_tracker(*m.tracker, f, prompts_of(fx, kCases[1]), true);
   EXPECT_GT(testing::rel_l2(pm.masks, pn.masks), 1e-3);
 
   with_mask.mask_input = at::randn({1, 1, 3 * G, 5 * G});
-  const models::TrackerPrediction pr = models::predict_tracker(m, f, with_mask, false);
+  const models::TrackerPrediction pr = models::predict_tracker(*m.tracker, f, with_mask, false);
   EXPECT_EQ(pr.masks.sizes(), (std::vector<int64_t>{1, 1, 1, 4 * G, 4 * G}));
   EXPECT_TRUE(at::isfinite(pr.masks).all().item<bool>());
 
   models::TrackerPrompts bad = prompts_of(fx, kCases[0]);
   bad.boxes = at::zeros({1, 2, 4});  // 2 prompt sets vs 1 for the points
-  EXPECT_THROW(models::predict_tracker(m, f, bad, true), Error);
+  EXPECT_THROW(models::predict_tracker(*m.tracker, f, bad, true), Error);
   bad = prompts_of(fx, kCases[1]);
   bad.mask_input = at::zeros({1, 2, 4 * G, 4 * G});
-  EXPECT_THROW(models::predict_tracker(m, f, bad, true), Error);
+  EXPECT_THROW(models::predict_tracker(*m.tracker, f, bad, true), Error);
 }
 
 // The published layout (sam3_video): the tracker binds with its own neck and the
@@ -164,7 +164,7 @@ TEST(Tracker, MaskAndEmptyPrompts) {
 TEST(Tracker, RunsFromVideoLayout) {
   const Fixture fx("sam3-tiny-seed0/sam3_video");
   const BoundModel b = testing::bind_model(fx.dir());
-  const models::Sam3Modules& m = *b.modules;
+  const models::Modules& m = *b.modules;
   ASSERT_TRUE(m.tracker.has_value());
   ASSERT_TRUE(m.detector.has_value());
   const TrackerConfig& tc = *m.config.tracker;
@@ -172,7 +172,7 @@ TEST(Tracker, RunsFromVideoLayout) {
   const int64_t M = tc.mask_decoder.num_multimask_outputs;
 
   const at::Tensor frame = fx.input("video.pixel_values").slice(0, 0, 1);  // [1, 3, S, S]
-  const models::TrackerImageFeatures f = models::encode_tracker_image(m, frame);
+  const models::TrackerImageFeatures f = models::encode_tracker_image(*m.tracker, *m.frame_encoder, frame);
   EXPECT_EQ(f.image_embedding.sizes(), (std::vector<int64_t>{1, d, G, G}));
   EXPECT_EQ(f.feat_s0.sizes(), (std::vector<int64_t>{1, d / 8, 4 * G, 4 * G}));
   EXPECT_EQ(f.feat_s1.sizes(), (std::vector<int64_t>{1, d / 4, 2 * G, 2 * G}));
@@ -183,7 +183,7 @@ TEST(Tracker, RunsFromVideoLayout) {
                      .view({1, 1, 1, 2});
   click.labels = at::tensor(std::vector<int64_t>{1}).view({1, 1, 1});
   for (bool multimask : {true, false}) {
-    const models::TrackerPrediction p = models::predict_tracker(m, f, click, multimask);
+    const models::TrackerPrediction p = models::predict_tracker(*m.tracker, f, click, multimask);
     const int64_t n = multimask ? M : 1;
     EXPECT_EQ(p.masks.sizes(), (std::vector<int64_t>{1, 1, n, 4 * G, 4 * G}));
     EXPECT_EQ(p.iou_scores.sizes(), (std::vector<int64_t>{1, 1, n}));
@@ -227,12 +227,14 @@ TEST(Tracker, RunsWithOtherSizes) {
     weights[t.name] = at::randn(t.shape).mul(0.3);
   }
   io::WeightStore store(std::move(weights));
-  const std::unique_ptr<models::Sam3Modules> m = models::bind_modules(config, store);
+  const std::unique_ptr<models::Modules> m = models::bind_modules(config, store);
   store.finish("random weights");
   ASSERT_EQ(m->tracker->prompt_encoder.grid(), G);
 
-  const int64_t D = config.tracker->vision.backbone.hidden_size;
-  const models::TrackerImageFeatures f = models::encode_tracker_vit(*m, at::randn({2, D, G, G}));
+  const int64_t D = config.tracker->vision->backbone.hidden_size;
+  const models::Sam3TrackerImageEncoder& encoder = *m->sam3_tracker_encoder;
+  const models::TrackerImageFeatures f =
+      models::encode_tracker_levels(*m->tracker, encoder, encoder.encode_vit(at::randn({2, D, G, G})));
   EXPECT_EQ(f.image_embedding.sizes(), (std::vector<int64_t>{2, d, G, G}));
   models::TrackerPrompts p;
   p.points = at::rand({2, 3, 2, 2}).mul(static_cast<double>(S));
@@ -241,7 +243,7 @@ TEST(Tracker, RunsWithOtherSizes) {
   p.mask_input = at::randn({2, 1, 4 * G, 4 * G});
   for (bool multimask : {true, false}) {
     models::TrackerPredictTrace trace;
-    const models::TrackerPrediction out = models::predict_tracker(*m, f, p, multimask, &trace);
+    const models::TrackerPrediction out = models::predict_tracker(*m->tracker, f, p, multimask, &trace);
     const int64_t n = multimask ? 3 : 1;
     EXPECT_EQ(trace.prompts.sparse.sizes(), (std::vector<int64_t>{2, 3, 5, d}));
     EXPECT_EQ(out.masks.sizes(), (std::vector<int64_t>{2, 3, n, 4 * G, 4 * G}));
@@ -261,8 +263,8 @@ TEST(Tracker, RunsWithOtherSizes) {
   p1.labels = p.labels.slice(0, 1, 2).slice(1, 2, 3);
   p1.boxes = p.boxes.slice(0, 1, 2).slice(1, 2, 3);
   p1.mask_input = p.mask_input.slice(0, 1, 2);
-  const at::Tensor all = models::predict_tracker(*m, f, p, true).masks;
-  const at::Tensor one = models::predict_tracker(*m, f1, p1, true).masks;
+  const at::Tensor all = models::predict_tracker(*m->tracker, f, p, true).masks;
+  const at::Tensor one = models::predict_tracker(*m->tracker, f1, p1, true).masks;
   SAM3RT_EXPECT_CLOSE(all.slice(0, 1, 2).slice(1, 2, 3), one, 1e-5);
 }
 

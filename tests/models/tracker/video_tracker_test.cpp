@@ -49,7 +49,7 @@ constexpr double kFrameRelL2 = 1e-3;
 struct Env {
   Fixture fx{"sam3-tiny-seed0/sam3_tracker_video"};
   Fixture video{"sam3-tiny-seed0/sam3_video"};
-  std::unique_ptr<models::Sam3Modules> m = testing::bind_model(video.dir()).modules;
+  std::unique_ptr<models::Modules> m = testing::bind_model(video.dir()).modules;
   at::Tensor pixels;  // [T, 3, S, S]
   int64_t height = 0, width = 0;
 
@@ -175,7 +175,7 @@ TEST(VideoTracker, MatchesTransformersOnClicksBoxAndCorrection) {
   // memory: transformers keeps every frame's memory, so this session does too.
   VideoTrackerOptions options;
   options.history_radius = -1;
-  VideoTracker vt(*e.m, e.num_frames(), options);
+  VideoTracker vt(*e.m->tracker, *e.m->frame_encoder, e.num_frames(), options);
   {
     WorstRelL2 par("tv0_points_box");
     run_tv0(vt, par);
@@ -196,7 +196,7 @@ TEST(VideoTracker, DefaultHistoryIsBoundedAndTracksTheSame) {
   const int64_t radius = std::max(vc.num_maskmem - 1, vc.max_object_pointers_in_encoder - 1);
   // A long "video" cycling through the fixture's frames: the bank must not grow with it.
   const int64_t T = 8 * e.num_frames();
-  VideoTracker vt(*e.m, T);
+  VideoTracker vt(*e.m->tracker, *e.m->frame_encoder, T);
   {
     WorstRelL2 par("tv0 (bounded history)");
     const Fixture& fx = e.fx;
@@ -228,7 +228,7 @@ TEST(VideoTracker, ReversePropagationAndMaskPrompts) {
   const Env& e = env();
   const int64_t S = e.m->config.tracker->image_size;
   const int64_t G = e.m->tracker->prompt_encoder.grid();
-  VideoTracker vt(*e.m, e.num_frames());
+  VideoTracker vt(*e.m->tracker, *e.m->frame_encoder, e.num_frames());
   // A mask prompt on the last frame: its output is the mask itself (logits +-10 at 4G).
   at::Tensor mask = at::zeros({e.height, e.width});
   mask.slice(0, e.height / 4, e.height / 2).slice(1, e.width / 4, e.width / 2).fill_(1);
@@ -265,7 +265,7 @@ TEST(VideoTracker, ReversePropagationAndMaskPrompts) {
 
 TEST(VideoTracker, RejectsBadInput) {
   const Env& e = env();
-  VideoTracker vt(*e.m, e.num_frames());
+  VideoTracker vt(*e.m->tracker, *e.m->frame_encoder, e.num_frames());
   EXPECT_THROW(vt.track(e.frame(0)), Error);  // no objects
   EXPECT_THROW(vt.add_points(1, e.num_frames(), at::zeros({1, 2}), at::tensor({int64_t{1}})), Error);
   EXPECT_THROW(vt.add_points(1, 0, at::zeros({1, 3}), at::tensor({int64_t{1}})), Error);
@@ -286,7 +286,7 @@ TEST(VideoTracker, RejectsBadInput) {
   EXPECT_EQ(vt.num_stored_memories(), 1u);
   // A checkpoint without memory modules.
   const testing::BoundModel tracker_only = testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_tracker"));
-  EXPECT_THROW(VideoTracker(*tracker_only.modules, 3), Error);
+  EXPECT_THROW(VideoTracker(*tracker_only.modules->tracker, *tracker_only.modules->frame_encoder, 3), Error);
 }
 
 TEST(VideoTracker, MetaMemoryMaskOptionOnlyChangesUnpromptedObjects) {
@@ -298,7 +298,7 @@ TEST(VideoTracker, MetaMemoryMaskOptionOnlyChangesUnpromptedObjects) {
   VideoTrackerOptions options;
   options.history_radius = -1;
   options.binarize_memory_masks_of_all_objects = false;
-  VideoTracker vt(*e.m, e.num_frames(), options);
+  VideoTracker vt(*e.m->tracker, *e.m->frame_encoder, e.num_frames(), options);
   {
     WorstRelL2 par("tv0 (per-object masks)");
     run_tv0(vt, par);
@@ -329,7 +329,7 @@ TEST(VideoTracker, AbsentObjectsGiveNoObjectScores) {
   io::WeightStore store(std::move(tensors));
   const auto m = models::bind_modules(load_model_config(testing::data_path("sam3-tiny-seed0/sam3_video/config.json")), store);
   store.finish("absent-object checkpoint");
-  VideoTracker vt(*m, e.num_frames());
+  VideoTracker vt(*m->tracker, *m->frame_encoder, e.num_frames());
   vt.add_points(1, 0, points_of(e.fx.input("obj1.frame0.point_coords_model")),
                 labels_of(e.fx.input("obj1.frame0.point_labels_model")));
   vt.add_box(2, 0, e.fx.input("obj2.frame0.point_coords_model").reshape({4}));
@@ -355,7 +355,7 @@ TEST(VideoTracker, MemoryMaskFlipsAgainstAReferenceAreCountedAndTaken) {
   const Env& e = env();
   const Fixture& fx = e.fx;
   auto first_frame = [&](VideoTrackerOptions o, VideoTrackerTrace& trace) {
-    VideoTracker vt(*e.m, e.num_frames(), o);
+    VideoTracker vt(*e.m->tracker, *e.m->frame_encoder, e.num_frames(), o);
     vt.add_points(1, 0, points_of(fx.input("obj1.frame0.point_coords_model")),
                   labels_of(fx.input("obj1.frame0.point_labels_model")));
     return vt.track(e.frame(0), false, &trace);

@@ -51,7 +51,7 @@ constexpr double kFrameRelL2 = 1e-3;
 
 struct Env {
   Fixture fx{"sam3-tiny-seed0/sam3_video"};
-  std::unique_ptr<models::Sam3Modules> m = testing::bind_model(fx.dir()).modules;
+  std::unique_ptr<models::Modules> m = testing::bind_model(fx.dir()).modules;
   at::Tensor pixels, ids, mask;
   int64_t height = 0, width = 0;
 
@@ -210,11 +210,11 @@ TEST(TextVideo, StreamingFramesGiveTheSameResults) {
   }
 }
 
-// A copy of the modules with other pipeline thresholds (the weights are shared).
-std::unique_ptr<models::Sam3Modules> with_config(const std::function<void(VideoPipelineConfig&)>& edit) {
-  auto m = std::make_unique<models::Sam3Modules>(*env().m);
-  edit(*m->config.video);
-  return m;
+// The fixture's modules bound again with other pipeline thresholds.
+std::unique_ptr<models::Modules> with_config(const std::function<void(VideoPipelineConfig&)>& edit) {
+  ModelConfig config = load_model_config(env().fx.dir() + "/config.json");
+  edit(*config.video);
+  return testing::bind_model(env().fx.dir(), config).modules;
 }
 
 // Probability of each detection of the first prompt on a traced frame.
@@ -274,7 +274,7 @@ TEST(TextVideo, DetectionNmsDropsDuplicates) {
 TEST(TextVideo, HoleFillingOnlyTouchesSmallComponents) {
   const Env& e = env();
   auto m = with_config([](VideoPipelineConfig& c) { c.fill_hole_area = 8; });
-  auto first_frame = [&](const models::Sam3Modules& mods) {
+  auto first_frame = [&](const models::Modules& mods) {
     TextVideoSession s(mods, e.num_frames(), e.height, e.width, TextVideoOptions::transformers());
     s.add_prompt("prompt", e.ids, e.mask);
     return s.track(0, e.pixels.select(0, 0)).masks;
@@ -381,9 +381,9 @@ TEST(TextVideo, RejectsBadInput) {
                Error);
   EXPECT_THROW(TextVideoSession(*e.m, 0, e.height, e.width), Error);
   EXPECT_THROW(TextVideoSession(*e.m, e.num_frames(), 0, e.width), Error);
-  models::Sam3Modules no_video = *e.m;
-  no_video.config.video.reset();
-  EXPECT_THROW(TextVideoSession(no_video, e.num_frames(), e.height, e.width), Error);
+  // A checkpoint without the detector and the video thresholds (sam3_tracker layout).
+  const testing::BoundModel tracker_only = testing::bind_model(testing::data_path("sam3-tiny-seed0/sam3_tracker"));
+  EXPECT_THROW(TextVideoSession(*tracker_only.modules, e.num_frames(), e.height, e.width), Error);
 }
 
 
@@ -416,7 +416,7 @@ TEST(TextVideo, RunsOnAnotherGeometry) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "input_config.json") << j.dump(2);
   pipeline::make_random_checkpoint((dir / "input_config.json").string(), (dir / "model").string(), {});
-  const std::unique_ptr<models::Sam3Modules> m = testing::bind_model((dir / "model").string()).modules;
+  const std::unique_ptr<models::Modules> m = testing::bind_model((dir / "model").string()).modules;
 
   const int64_t frames = 5, height = 104, width = 80;
   TextVideoSession s(*m, frames, height, width);  // Meta's CLS-token query, NMS and hole filling on
