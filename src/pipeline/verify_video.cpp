@@ -79,6 +79,131 @@ NamedTensors trace_names(const models::VideoTrackerTrace& t) {
   return out;
 }
 
+// One step of a reference session, as the generator ran it.
+struct ReplayStep {
+  enum Op { kNewSession, kPoints, kMask, kForward, kPropagate } op = kNewSession;
+  std::string case_name, stage;
+  int64_t object_id = 0, frame = 0;
+  std::string points, labels, mask;  // input names
+  bool clear_old = true, reverse = false;
+  std::vector<int64_t> frames;  // kPropagate, in order
+};
+
+// The steps of every case: index.json's "case_steps" where the generator recorded them
+// (gen_sam2_ref.py), else inferred from the output names "<case>.<stage>.frame<f>.*"
+// (gen_sam3_ref.py: one session for all cases; add_obj<k> stages use obj<k>.frame<f>
+// clicks, then "propagate" forward, with the clicks not used yet on its first frame).
+std::vector<ReplayStep> replay_steps(const Json& index, const io::SafetensorsFile& inputs,
+                                     const io::SafetensorsFile& outputs, const std::string& dir) {
+  std::vector<ReplayStep> steps;
+  const std::string where = dir + "/index.json";
+  if (index.contains("case_steps")) {
+    const Json& all = index["case_steps"];
+    for (auto c = index["cases"].begin(); c != index["cases"].end(); ++c) {
+      SAM3RT_CHECK(all.contains(c.key()) && all[c.key()].is_array(), kCorruption, where, ": case ", c.key(),
+                   " has no case_steps");
+      for (const Json& j : all[c.key()]) {
+        ReplayStep st;
+        st.case_name = c.key();
+        const std::string op = j.value("op", std::string());
+        if (op == "init_video_session") {
+          st.op = ReplayStep::kNewSession;
+        } else if (op == "continue_session") {
+          continue;
+        } else if (op == "add_inputs") {
+          st.object_id = j.at("obj_id").get<int64_t>();
+          st.frame = j.at("frame").get<int64_t>();
+          st.clear_old = j.value("clear_old_inputs", true);
+          if (j.value("prompt", std::string()) == "mask") {
+            st.op = ReplayStep::kMask;
+            st.mask = j.at("mask").get<std::string>();
+          } else {  // points, or a box given as its two corner points (labels 2, 3)
+            st.op = ReplayStep::kPoints;
+            st.points = j.at("points").get<std::string>();
+            st.labels = j.at("labels").get<std::string>();
+          }
+        } else if (op == "forward") {
+          st.op = ReplayStep::kForward;
+          st.frame = j.at("frame").get<int64_t>();
+          st.stage = j.at("stage").get<std::string>();
+        } else if (op == "propagate_in_video_iterator") {
+          st.op = ReplayStep::kPropagate;
+          st.stage = j.at("stage").get<std::string>();
+          st.reverse = j.value("reverse", false);
+          st.frames = j.at("frames_in_order").get<std::vector<int64_t>>();
+        } else {
+          SAM3RT_FAIL(kCorruption, where, ": case ", c.key(), ": unknown step '", op, "'");
+        }
+        steps.push_back(std::move(st));
+      }
+    }
+    return steps;
+  }
+
+  std::map<std::string, std::map<std::string, std::set<int64_t>>> stages;  // case -> stage -> frames
+  const std::regex output_re(R"(([^.]+)\.([^.]+)\.frame(\d+)\.[^.]+)");
+  for (const auto& t : outputs.tensors()) {
+    std::smatch m;
+    if (std::regex_match(t.name, m, output_re)) stages[m[1].str()][m[2].str()].insert(std::stoll(m[3].str()));
+  }
+  std::set<std::pair<int64_t, int64_t>> unused;  // (object, frame) with clicks
+  const std::regex prompt_re(R"(obj(\d+)\.frame(\d+)\.point_coords_model)");
+  for (const auto& t : inputs.tensors()) {
+    std::smatch m;
+    if (std::regex_match(t.name, m, prompt_re)) unused.insert({std::stoll(m[1].str()), std::stoll(m[2].str())});
+  }
+  auto points = [&](const std::string& c, int64_t obj, int64_t f) {
+    ReplayStep st;
+    st.op = ReplayStep::kPoints;
+    st.case_name = c;
+    st.object_id = obj;
+    st.frame = f;
+    const std::string key = "obj" + std::to_string(obj) + ".frame" + std::to_string(f) + ".";
+    st.points = key + "point_coords_model";
+    st.labels = key + "point_labels_model";
+    unused.erase({obj, f});
+    return st;
+  };
+  const std::regex add_re(R"(add_obj(\d+))");
+  bool first = true;
+  for (auto c = index["cases"].begin(); c != index["cases"].end(); ++c) {
+    auto sit = stages.find(c.key());
+    if (sit == stages.end()) continue;
+    if (first) steps.push_back(ReplayStep{ReplayStep::kNewSession, c.key()});
+    first = false;
+    std::vector<std::pair<int64_t, std::string>> adds;
+    for (const auto& [stage, frames] : sit->second) {
+      std::smatch m;
+      if (std::regex_match(stage, m, add_re)) adds.emplace_back(std::stoll(m[1].str()), stage);
+    }
+    std::sort(adds.begin(), adds.end());
+    for (const auto& [obj, stage] : adds) {
+      for (int64_t f : sit->second.at(stage)) {
+        steps.push_back(points(c.key(), obj, f));
+        ReplayStep fw;
+        fw.op = ReplayStep::kForward;
+        fw.case_name = c.key();
+        fw.stage = stage;
+        fw.frame = f;
+        steps.push_back(fw);
+      }
+    }
+    auto prop = sit->second.find("propagate");
+    if (prop == sit->second.end()) continue;
+    const int64_t start = *prop->second.begin();
+    for (const auto& key : std::set<std::pair<int64_t, int64_t>>(unused)) {
+      if (key.second == start) steps.push_back(points(c.key(), key.first, key.second));
+    }
+    ReplayStep pr;
+    pr.op = ReplayStep::kPropagate;
+    pr.case_name = c.key();
+    pr.stage = "propagate";
+    pr.frames.assign(prop->second.begin(), prop->second.end());
+    steps.push_back(pr);
+  }
+  return steps;
+}
+
 }  // namespace
 
 void verify_tracker_video(const std::string& dir_string, const VerifyOptions& options,
@@ -98,25 +223,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
   const auto outputs = io::SafetensorsFile::open((dir / "reference_outputs.safetensors").string());
   const auto intermediates = io::SafetensorsFile::open((dir / "reference_intermediates.safetensors").string());
 
-  // Prompts per (object id, frame), in model-input pixels as the session stored them.
-  std::map<std::pair<int64_t, int64_t>, Prompt> prompts;
-  const std::regex prompt_re(R"(obj(\d+)\.frame(\d+)\.point_coords_model)");
-  for (const auto& t : inputs->tensors()) {
-    std::smatch m;
-    if (!std::regex_match(t.name, m, prompt_re)) continue;
-    const std::string labels = "obj" + m[1].str() + ".frame" + m[2].str() + ".point_labels_model";
-    SAM3RT_CHECK(inputs->find(labels) != nullptr, kCorruption, dir_string, ": ", t.name, " without ", labels);
-    prompts[{std::stoll(m[1].str()), std::stoll(m[2].str())}] = {inputs->tensor(t).to(device),
-                                                                  inputs->tensor(labels).to(device)};
-  }
-
-  // Stages and frames per case from the output names "<case>.<stage>.frame<f>.<key>".
-  std::map<std::string, std::map<std::string, std::set<int64_t>>> stages;
-  const std::regex output_re(R"(([^.]+)\.([^.]+)\.frame(\d+)\.[^.]+)");
-  for (const auto& t : outputs->tensors()) {
-    std::smatch m;
-    if (std::regex_match(t.name, m, output_re)) stages[m[1].str()][m[2].str()].insert(std::stoll(m[3].str()));
-  }
+  const std::vector<ReplayStep> all_steps = replay_steps(index, *inputs, *outputs, dir_string);
 
   auto compare = [&](const std::string& name, const at::Tensor& ours, const at::Tensor& ref, double tol) {
     on_result(compare_tensors(name, ours.reshape(ours.numel() == ref.numel() ? ref.sizes() : ours.sizes()), ref, tol));
@@ -173,63 +280,53 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
                       largest + "); the reference's binarisation was used");
     }
   };
-  models::VideoTracker tracker(*modules->tracker, *modules->frame_encoder, pixels.size(0), vopts);
+  std::unique_ptr<models::VideoTracker> tracker;
   auto frame = [&](int64_t f) { return models::VideoFrame{f, pixels.select(0, f).unsqueeze(0), {}}; };
-  auto add = [&](int64_t obj, int64_t f, Prompt& p) {
-    tracker.add_points(obj, f, p.points.reshape({-1, 2}), p.labels.reshape({-1}), /*clear_old=*/true);
-    p.used = true;
+  std::set<std::string> used;  // prompt inputs given to the tracker
+  auto input = [&](const std::string& name) {
+    SAM3RT_CHECK(inputs->find(name) != nullptr, kCorruption, dir_string, ": the replay needs input ", name);
+    used.insert(name);
+    return inputs->tensor(name).to(device);
   };
-  const std::regex add_re(R"(add_obj(\d+))");
-  for (auto it = index["cases"].begin(); it != index["cases"].end(); ++it) {
-    const std::string c = it.key();
-    auto sit = stages.find(c);
-    if (sit == stages.end()) {
-      on_skip(c + " (no recorded frames)");
+  auto run = [&](const std::string& prefix, int64_t f, bool reverse) {
+    prefix_now = prefix;
+    models::VideoTrackerTrace trace;
+    check_frame(prefix, tracker->track(frame(f), reverse, &trace), trace);
+    note_flips(prefix, trace);
+  };
+  for (const ReplayStep& st : all_steps) {
+    if (st.op == ReplayStep::kNewSession) {
+      tracker = std::make_unique<models::VideoTracker>(*modules->tracker, *modules->frame_encoder, pixels.size(0),
+                                                       vopts);
       continue;
     }
-    // add_obj<k> stages by object, then propagate.
-    std::vector<std::pair<int64_t, std::string>> adds;
-    for (const auto& [stage, fs_] : sit->second) {
-      std::smatch m;
-      if (std::regex_match(stage, m, add_re)) {
-        adds.emplace_back(std::stoll(m[1].str()), stage);
-      } else if (stage != "propagate") {
-        on_skip(c + "." + stage + " (unknown stage)");
+    SAM3RT_CHECK(tracker != nullptr, kCorruption, dir_string, ": case ", st.case_name, " continues no session");
+    switch (st.op) {
+      case ReplayStep::kPoints:
+        tracker->add_points(st.object_id, st.frame, input(st.points).reshape({-1, 2}),
+                            input(st.labels).reshape({-1}), st.clear_old);
+        break;
+      case ReplayStep::kMask: {
+        const at::Tensor m = input(st.mask);  // [1, 1, S, S] (or video-sized), 0/1
+        tracker->add_mask(st.object_id, st.frame, m.reshape({m.size(-2), m.size(-1)}));
+        break;
       }
-    }
-    std::sort(adds.begin(), adds.end());
-    models::VideoTrackerTrace trace;
-    for (const auto& [obj, stage] : adds) {
-      for (int64_t f : sit->second.at(stage)) {
-        auto p = prompts.find({obj, f});
-        SAM3RT_CHECK(p != prompts.end(), kCorruption, dir_string, ": stage ", c, ".", stage, " on frame ", f,
-                     " has no prompt obj", obj, ".frame", f);
-        add(obj, f, p->second);
-        const std::string prefix = c + "." + stage + ".frame" + std::to_string(f) + ".";
-        prefix_now = prefix;
-        check_frame(prefix, tracker.track(frame(f), false, &trace), trace);
-        note_flips(prefix, trace);
-      }
-    }
-    auto prop = sit->second.find("propagate");
-    if (prop == sit->second.end()) continue;
-    // Prompts not used yet on the first propagated frame are the clicks this case adds
-    // there before propagating (a correction when that frame was tracked already).
-    const int64_t start = *prop->second.begin();
-    for (auto& [key, p] : prompts) {
-      if (!p.used && key.second == start) add(key.first, key.second, p);
-    }
-    for (int64_t f : prop->second) {
-      const std::string prefix = c + ".propagate.frame" + std::to_string(f) + ".";
-      prefix_now = prefix;
-      check_frame(prefix, tracker.track(frame(f), false, &trace), trace);
-      note_flips(prefix, trace);
+      case ReplayStep::kForward:
+        run(st.case_name + "." + st.stage + ".frame" + std::to_string(st.frame) + ".", st.frame, false);
+        break;
+      case ReplayStep::kPropagate:
+        for (int64_t f : st.frames) {
+          run(st.case_name + "." + st.stage + ".frame" + std::to_string(f) + ".", f, st.reverse);
+        }
+        break;
+      case ReplayStep::kNewSession:
+        break;
     }
   }
-  for (const auto& [key, p] : prompts) {
-    if (!p.used) {
-      on_skip("obj" + std::to_string(key.first) + ".frame" + std::to_string(key.second) + " prompt (no stage uses it)");
-    }
+  for (const auto& t : inputs->tensors()) {
+    const bool prompt = t.name.find("point_coords_model") != std::string::npos ||
+                        t.name.find("mask_model") != std::string::npos;
+    if (prompt && !used.count(t.name)) on_skip(t.name + " (a prompt no step uses)");
   }
 }
 

@@ -37,13 +37,15 @@ std::string describe(const Entry& e) {
   return s + "]";
 }
 
-void expect_layout_matches_manifest(const std::string& model) {
-  const ModelConfig config = load_model_config(kManifests + "/" + model + "_config.json");
+// `config_path`'s expected tensors against the manifest of the real checkpoint.
+void expect_layout_matches(const std::string& model, const std::string& config_path,
+                           const std::string& manifest_path) {
+  const ModelConfig config = load_model_config(config_path);
   std::map<std::string, Entry> ours;
   for (const auto& t : models::expected_tensors(config)) {
     ours[t.name] = {io::dtype_name(t.dtype), t.shape};
   }
-  std::ifstream in(kManifests + "/" + model + "_manifest.json");
+  std::ifstream in(manifest_path);
   ASSERT_TRUE(in.good());
   const auto manifest = nlohmann::json::parse(in);
   std::map<std::string, Entry> theirs;
@@ -73,12 +75,34 @@ void expect_layout_matches_manifest(const std::string& model) {
   EXPECT_EQ(ours.size(), theirs.size());
 }
 
+void expect_layout_matches_manifest(const std::string& model) {
+  expect_layout_matches(model, kManifests + "/" + model + "_config.json", kManifests + "/" + model + "_manifest.json");
+}
+
 TEST(ModuleLayout, MatchesFullSizeImageManifest) { expect_layout_matches_manifest("sam3_image"); }
 TEST(ModuleLayout, MatchesFullSizeTrackerManifest) { expect_layout_matches_manifest("sam3_tracker"); }
 TEST(ModuleLayout, MatchesFullSizeVideoManifest) { expect_layout_matches_manifest("sam3_video"); }
 
-void expect_tiny_binds(const std::string& model) {
-  const std::string dir = kTiny + "/" + model;
+// Every size of SAM 2.1 and SAM 2 (tiny, small, base-plus, large), video and image-only
+// layouts: the configs derived from the reference's conversion settings.
+TEST(ModuleLayout, MatchesEverySam2FullSizeManifest) {
+  const std::string dir = SAM3RT_TEST_DATA "/sam2-full-manifest";
+  int checked = 0;
+  for (const char* version : {"sam2", "sam2.1"}) {
+    for (const char* size : {"tiny", "small", "base-plus", "large"}) {
+      for (const char* layout : {"sam2_video", "sam2_tracker"}) {
+        const std::string stem = dir + "/" + version + "-hiera-" + size + "." + layout;
+        SCOPED_TRACE(stem);
+        expect_layout_matches(stem, stem + "_config.json", stem + "_manifest.json");
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 16);
+}
+
+void expect_tiny_binds(const std::string& model, const std::string& root = kTiny) {
+  const std::string dir = root + "/" + model;
   const ModelConfig config = load_model_config(dir + "/config.json");
   io::WeightStore store(io::SafetensorsFile::open(dir + "/model.safetensors"));
   models::bind_modules(config, store);
@@ -92,6 +116,12 @@ void expect_tiny_binds(const std::string& model) {
 TEST(ModuleLayout, TinyImageCheckpointBinds) { expect_tiny_binds("sam3_image"); }
 TEST(ModuleLayout, TinyTrackerCheckpointBinds) { expect_tiny_binds("sam3_tracker"); }
 TEST(ModuleLayout, TinyVideoCheckpointBinds) { expect_tiny_binds("sam3_video"); }
+TEST(ModuleLayout, Sam2CheckpointsBind) {
+  for (const char* root : {SAM3RT_TEST_DATA "/sam2-tiny-seed0", SAM3RT_TEST_DATA "/sam2-baseplus-seed1"}) {
+    expect_tiny_binds("sam2_video", root);
+    expect_tiny_binds("sam2_tracker", root);
+  }
+}
 
 TEST(ModuleLayout, ReportsEveryMissingAndUnexpectedKey) {
   // Drop two tensors and rename a third: all three problems (plus the stray name) come

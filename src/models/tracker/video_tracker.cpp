@@ -202,13 +202,13 @@ void VideoTracker::encode_memories(const VideoFrame& frame, const std::vector<in
     f = &*computed;
   }
   encode_frame_memories(fi, *f, targets, masks.to(device_), object_score_logits.to(device_).reshape({k, 1}),
-                        std::vector<bool>(k, binarize), trace);
+                        std::vector<bool>(k, binarize), std::vector<bool>(k, false), trace);
 }
 
 void VideoTracker::encode_frame_memories(int64_t fi, const TrackerImageFeatures& f,
                                          const std::vector<std::pair<size_t, bool>>& targets, const at::Tensor& masks,
                                          const at::Tensor& scores, const std::vector<bool>& binarize,
-                                         VideoTrackerTrace* trace) {
+                                         const std::vector<bool>& exact, VideoTrackerTrace* trace) {
   const int64_t k = static_cast<int64_t>(targets.size());
   const int64_t side = 4 * 4 * grid_;  // mask_input_size * 4
   at::Tensor high = resize_aa(masks, side, side);  // [k, 1, 16G, 16G]
@@ -226,8 +226,9 @@ void VideoTracker::encode_frame_memories(int64_t fi, const TrackerImageFeatures&
       }
       at::Tensor binary = h.gt(0);
       const int64_t id = objects_[targets[static_cast<size_t>(j)].first].id;
-      const at::Tensor ref = options_.reference_memory_mask_logits ? options_.reference_memory_mask_logits(fi, id)
-                                                                   : at::Tensor();
+      const at::Tensor ref = options_.reference_memory_mask_logits && !exact[static_cast<size_t>(j)]
+                                 ? options_.reference_memory_mask_logits(fi, id)
+                                 : at::Tensor();
       if (ref.defined()) {
         // The reference's low-resolution logits through the same two resizes as ours.
         const at::Tensor r = ref.to(h.options()).view({1, 1, ref.size(-2), ref.size(-1)});
@@ -301,6 +302,7 @@ VideoTracker::StepOutput VideoTracker::mask_as_output(const at::Tensor& mask, co
   // mask [1, 1, S, S] 0/1: logits at S, antialiased down to the decoder's 4G.
   StepOutput out;
   out.high_res = mask.mul(kMaskOutScale).add(kMaskOutBias);
+  out.from_mask_prompt = true;
   out.entry.masks = resize_aa(out.high_res, 4 * grid_, 4 * grid_);
   // The object pointer comes from the decoder on the raw level-G features with the mask
   // (through mask_downsample) as the dense prompt and no points; multimask output.
@@ -377,7 +379,7 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
   std::vector<at::Tensor> masks(n), scores(n);
   std::vector<size_t> encode;  // objects whose memory is encoded on this frame
   std::vector<at::Tensor> encode_masks, encode_scores;
-  std::vector<bool> encode_prompted, encode_cond;
+  std::vector<bool> encode_prompted, encode_cond, encode_exact;
   bool rev = reverse;  // as in transformers, an initial conditioning frame resets it for the objects after it
   for (size_t i = 0; i < n; ++i) {
     TrackedObject& o = objects_[i];
@@ -423,6 +425,7 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
       encode_masks.push_back(out.high_res);
       encode_scores.push_back(out.entry.object_score_logits);
       encode_prompted.push_back(points != nullptr || mask != nullptr);
+      encode_exact.push_back(out.from_mask_prompt);
       encode_cond.push_back(init_cond);
       if (!init_cond) out.entry.masks = at::Tensor();  // only conditioning frames are returned again
       o.bank.store(fi, std::move(out.entry), init_cond);
@@ -442,7 +445,8 @@ VideoFrameResult VideoTracker::track(const VideoFrame& frame, bool reverse, Vide
       targets.emplace_back(encode[j], encode_cond[j]);
       binarize.push_back(options_.binarize_memory_masks_of_all_objects ? any_prompted : encode_prompted[j]);
     }
-    encode_frame_memories(fi, feats(), targets, at::cat(encode_masks, 0), at::cat(encode_scores, 0), binarize, trace);
+    encode_frame_memories(fi, feats(), targets, at::cat(encode_masks, 0), at::cat(encode_scores, 0), binarize,
+                          encode_exact, trace);
   }
 
   for (TrackedObject& o : objects_) o.bank.trim(fi, history_radius_);

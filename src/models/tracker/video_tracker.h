@@ -188,6 +188,7 @@ class VideoTracker {
   struct StepOutput {
     MemoryBankEntry entry;   // masks, pointer, score (features added by the memory encoding)
     at::Tensor high_res;     // [1, 1, S, S] mask logits for the memory encoder
+    bool from_mask_prompt = false;  // high_res is the mask prompt itself (+-10), not decoder logits
   };
 
   TrackedObject& object(int64_t id);
@@ -201,10 +202,12 @@ class VideoTracker {
                                 VideoTrackerTrace::ObjectStep* trace) const;
   StepOutput finish_decoder_output(const TrackerPrediction& p, bool multimask, VideoTrackerTrace::ObjectStep* trace) const;
   // Memory encoder over k objects of frame `fi`: masks [k, 1, h, w] logits, scores [k, 1];
-  // targets = (object index, conditioning entry); binarize per object.
+  // targets = (object index, conditioning entry); binarize per object; exact: objects
+  // whose masks are mask prompts (the reference_memory_mask_logits hook is not asked).
   void encode_frame_memories(int64_t fi, const TrackerImageFeatures& f,
                              const std::vector<std::pair<size_t, bool>>& targets, const at::Tensor& masks,
-                             const at::Tensor& scores, const std::vector<bool>& binarize, VideoTrackerTrace* trace);
+                             const at::Tensor& scores, const std::vector<bool>& binarize,
+                             const std::vector<bool>& exact, VideoTrackerTrace* trace);
 
   const TrackerModules& t_;
   const FrameEncoder& encoder_;
