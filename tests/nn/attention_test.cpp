@@ -3,6 +3,7 @@
 #include <ATen/Context.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/matmul.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/randn.h>
@@ -36,10 +37,13 @@ struct Shape {
 };
 
 // Sizes around the kernel's blocks (48 query rows, 256 keys, 6 / 3-4 row micro-kernels):
-// tails of every kind, one key, one query, wide and narrow heads.
+// tails of every kind, one key, one query, wide and narrow heads, value widths that are no
+// multiple of the vector width (SAM 2 base-plus 56, large 72; 5, 44).
 const Shape kShapes[] = {{1, 1, 1, 1, 32, 32},    {2, 3, 7, 5, 16, 16},     {1, 2, 48, 256, 32, 32},
                          {1, 2, 49, 257, 64, 64}, {2, 1, 100, 300, 24, 32}, {1, 4, 5, 700, 64, 64},
-                         {1, 1, 300, 33, 128, 128}, {3, 2, 13, 511, 8, 16},  {1, 8, 577, 577, 32, 32}};
+                         {1, 1, 300, 33, 128, 128}, {3, 2, 13, 511, 8, 16},  {1, 8, 577, 577, 32, 32},
+                         {4, 1, 64, 64, 56, 56},  {2, 2, 49, 300, 72, 72}, {1, 3, 50, 70, 44, 44},
+                         {1, 1, 9, 9, 3, 5}};
 
 TEST(ScaledDotProductAttention, MatchesTheDefinitionOnAllShapes) {
   at::manual_seed(0);
@@ -122,17 +126,25 @@ TEST(ScaledDotProductAttention, StridedInputsAndTheUnfusedPathAgree) {
 #if defined(__x86_64__)
 TEST(FusedAttention, BothInstructionSetsMatchTheDefinition) {
   at::manual_seed(5);
-  const int64_t B = 1, H = 3, Nq = 97, Nk = 517, d = 64, dv = 32;
-  const at::Tensor q = at::randn({B, H, Nq, d}), k = at::randn({B, H, Nk, d}), v = at::randn({B, H, Nk, dv});
-  const at::Tensor bias = at::randn({B, 1, 1, Nk});
-  const at::Tensor ref = reference(q, k, v, bias, 0.125);
+  const int64_t B = 1, H = 3, Nq = 97, Nk = 517, d = 64;
   __builtin_cpu_init();
+  // Value widths of whole registers and with a tail (56, 72: SAM 2 base-plus and large).
+  for (const int64_t dv : {32, 56, 72, 5}) {
+  // V and the output are views into wider rows: the kernel must neither read past a V row
+  // into the NaNs after it nor write past an output row into the sentinels.
+  const at::Tensor q = at::randn({B, H, Nq, d}), k = at::randn({B, H, Nk, d});
+  at::Tensor v_rows = at::randn({B, H, Nk, dv + 3});
+  v_rows.narrow(3, dv, 3).fill_(std::numeric_limits<float>::quiet_NaN());
+  const at::Tensor v = v_rows.narrow(3, 0, dv);
+  const at::Tensor bias = at::randn({B, 1, 1, Nk});
+  const at::Tensor ref = reference(q, k, v.contiguous(), bias, 0.125);
   for (const char* isa : {"avx512", "avx2"}) {
     if (std::string(isa) == "avx512" ? !__builtin_cpu_supports("avx512f") : !__builtin_cpu_supports("avx2")) {
       continue;
     }
     for (int threads : {1, 3}) {
-      at::Tensor out = at::empty({B, H, Nq, dv});
+      at::Tensor out_rows = at::full({B, H, Nq, dv + 3}, 7.0f);
+      at::Tensor out = out_rows.narrow(3, 0, dv);
       cpu::AttentionProblem p;
       p.batch = B, p.heads = H, p.num_queries = Nq, p.num_keys = Nk, p.head_dim = d, p.value_dim = dv;
       p.scale = 0.125f;
@@ -149,8 +161,10 @@ TEST(FusedAttention, BothInstructionSetsMatchTheDefinition) {
       } else {
         cpu::fused_attention_avx2(p, threads);
       }
-      EXPECT_LT(rel_l2(out, ref), 1e-6) << isa << " threads " << threads;
+      EXPECT_LT(rel_l2(out, ref), 1e-6) << isa << " threads " << threads << " dv " << dv;
+      EXPECT_TRUE(out_rows.narrow(3, dv, 3).eq(7.0f).all().item<bool>()) << isa << " dv " << dv << " wrote past a row";
     }
+  }
   }
 }
 #endif

@@ -43,7 +43,7 @@ const char* fused_attention_isa() {
 
 bool fused_attention_supports(int64_t head_dim, int64_t value_dim) {
   const int w = vector_width(isa());
-  return w > 0 && head_dim > 0 && head_dim <= 512 && value_dim > 0 && value_dim % w == 0;
+  return w > 0 && head_dim > 0 && head_dim <= 512 && value_dim > 0;
 }
 
 void fused_attention(const AttentionProblem& p, int threads) {

@@ -37,8 +37,8 @@ struct AttentionProblem {
 // restricts it (to compare paths in benchmarks).
 const char* fused_attention_isa();
 
-// Whether the kernel takes a problem of these widths (value_dim a multiple of the
-// vector width; head_dim at most 512).
+// Whether the kernel takes a problem of these widths (any value_dim, e.g. SAM 2's 56 and
+// 72; head_dim at most 512) on this CPU.
 bool fused_attention_supports(int64_t head_dim, int64_t value_dim);
 
 // Computes p.out. Requires fused_attention_supports(); `threads` >= 1.
@@ -46,7 +46,7 @@ void fused_attention(const AttentionProblem& p, int threads);
 
 #if defined(__x86_64__)
 // One instruction set's kernel, whatever fused_attention_isa() chose (tests compare both).
-// The CPU must have it; value_dim must be a multiple of 16 (AVX-512) or 8 (AVX2).
+// The CPU must have it.
 void fused_attention_avx512(const AttentionProblem& p, int threads);
 void fused_attention_avx2(const AttentionProblem& p, int threads);
 #endif

@@ -13,6 +13,12 @@ struct V {
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, Reg x) { _mm256_storeu_ps(p, x); }
+  // The first n (< W) floats; the rest read as 0 / left alone, never touched in memory.
+  static Reg load_n(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+  static void store_n(float* p, Reg x, int n) { _mm256_maskstore_ps(p, tail_mask(n), x); }
+  static __m256i tail_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
   static Reg set1(float f) { return _mm256_set1_ps(f); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }

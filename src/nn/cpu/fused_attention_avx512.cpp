@@ -13,6 +13,10 @@ struct V {
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, Reg x) { _mm512_storeu_ps(p, x); }
+  // The first n (< W) floats; the rest read as 0 / left alone, never touched in memory.
+  static Reg load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
+  static void store_n(float* p, Reg x, int n) { _mm512_mask_storeu_ps(p, tail_mask(n), x); }
+  static __mmask16 tail_mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static Reg set1(float f) { return _mm512_set1_ps(f); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
