@@ -341,7 +341,8 @@ void usage() {
                "    vit_blocks (one windowed + one global ViT block, for quick comparisons)\n"
                "    tracker_session (public API: encode once, then one new click per run)\n"
                "    image_pipeline (decoded image + text -> instances at the image's size; --image, --text)\n"
-               "    video (per frame, objects from --video-objects, default 1,10; frames of --video or random)\n"
+               "    video (per frame, objects from --video-objects, default 1,10; frames of --video or random;\n"
+               "           --video-frames N frames per run, default max(reps, 20) + 4, the first 3 warm-up)\n"
                "  --breakdown: detector stages also time their modules one by one (a second, untimed\n"
                "               pass per run; the stage time is still detect() alone)\n"
                "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
@@ -359,6 +360,7 @@ int main(int argc, char** argv) {
   std::string device = "cpu", precision = "fp32";
   std::string image_path, video_path, text_prompt = "person";
   std::vector<int> video_objects = {1, 10};
+  int64_t video_frame_count = 0;  // 0: max(reps, 20) + 4
   bool breakdown = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -382,6 +384,7 @@ int main(int argc, char** argv) {
     else if (a == "--image") image_path = next();
     else if (a == "--text") text_prompt = next();
     else if (a == "--video") video_path = next();
+    else if (a == "--video-frames") video_frame_count = std::stoll(next());
     else if (a == "--video-objects") {
       video_objects.clear();
       std::stringstream ss(next());
@@ -543,15 +546,15 @@ int main(int argc, char** argv) {
           b["detector"] = device_seconds_since(t0);
         }, "pixel values + token ids -> detector outputs (vision, text, detector; no pre/post-processing)"));
       } else if (stage == "tracker_embed") {
-        SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
+        SAM3RT_CHECK(m.tracker && m.frame_encoder, kUnsupported, "tracker stages need the tracker");
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
           tracker_features = sam3rt::models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels);
-        }, "ViT + tracker neck + conv_s0/s1"));
+        }, m.vision_backbone ? "ViT + tracker neck + conv_s0/s1" : "Hiera + FPN neck + conv_s0/s1"));
       } else if (stage == "tracker_prompt") {
-        SAM3RT_CHECK(m.vision_backbone && m.tracker, kUnsupported, "tracker stages need the tracker");
+        SAM3RT_CHECK(m.tracker && m.frame_encoder, kUnsupported, "tracker stages need the tracker");
         if (tracker_features.levels.empty()) tracker_features = sam3rt::models::encode_tracker_image(*m.tracker, *m.frame_encoder, pixels);
         sam3rt::models::TrackerPrompts tp;
-        tp.points = at::tensor(std::vector<float>{500.0f, 380.0f}).view({1, 1, 1, 2}).to(dev);
+        tp.points = at::tensor(std::vector<float>{0.5f * S, 0.38f * S}).view({1, 1, 1, 2}).to(dev);
         tp.labels = at::tensor(std::vector<int64_t>{1}, at::TensorOptions().dtype(at::kLong)).view({1, 1, 1}).to(dev);
         done.push_back(run_stage(stage, warmup, reps, [&](Breakdown&) {
           sam3rt::models::TrackerPrediction p = sam3rt::models::predict_tracker(*m.tracker, tracker_features, tp, true);
@@ -629,9 +632,10 @@ int main(int argc, char** argv) {
         // two frames' results (preprocess, ViT, neck, memory attention, decoder, memory
         // encoder, post-processing at the frame's size, per object), after 3 frames of
         // warm-up.
-        SAM3RT_CHECK(model->type_name() == "sam3_video", kUnsupported, "the video stage needs a sam3_video model");
+        SAM3RT_CHECK(m.tracker && m.tracker->memory, kUnsupported,
+                     "the video stage needs a video model (sam3_video or sam2_video)");
         for (const int objects : video_objects) {
-          const int64_t frames = std::max<int64_t>(reps, 20) + 4;
+          const int64_t frames = video_frame_count > 0 ? video_frame_count : std::max<int64_t>(reps, 20) + 4;
           std::vector<at::Tensor> held;
           for (int64_t i = 0; i < frames; ++i) {
             held.push_back(video_frames.empty() ? at::rand({720, 1280, 3}).mul_(255.0).to(at::kByte)
@@ -720,7 +724,7 @@ int main(int argc, char** argv) {
     // Derived figures.
     double gemm_best = 0;
     for (const auto& [k, v] : gemm.items()) gemm_best = std::max(gemm_best, v["gflops_best"].get<double>());
-    const double vflop = vit_flop(m.vision_backbone->config());
+    const double vflop = m.vision_backbone ? vit_flop(m.vision_backbone->config()) : 0.0;  // SAM 2: no ViT
     results["vit_flop"] = vflop;
     results["gemm"] = gemm;
     results["gemm_best_gflops"] = gemm_best;

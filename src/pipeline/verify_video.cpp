@@ -256,6 +256,7 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
   // as transformers does (a later case corrects frames tracked long before).
   models::VideoTrackerOptions vopts;
   vopts.history_radius = -1;
+  vopts.pointers_from_all_conditioning_frames = true;  // what the reference ran
   // A memory mask is binarised at logit 0; where a pixel's logit is within rounding of 0,
   // ours and the reference's can fall on either side, and the memory of every later frame
   // differs. The reference's binarisation (from its output logits of the frame) is taken

@@ -58,6 +58,49 @@ TEST_F(Cli, InfoDescribesEveryLayout) {
   EXPECT_NE(r.output.find("671 tensors"), std::string::npos) << r.output;
 }
 
+// SAM 2 / 2.1 folders through every command a user runs on them.
+TEST_F(Cli, Sam2FoldersWorkWithInfoVerifySegmentAndTrack) {
+  CliRun r = run_cli("info " + data("sam2-baseplus-seed1/sam2_video"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(sam2_video)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Hiera [2, 1, 2, 2] blocks per stage, widths [56, 72, 80, 88]"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("keys: all"), std::string::npos) << r.output;
+
+  r = run_cli("verify " + data("sam2-tiny-seed0/sam2_tracker"));
+  EXPECT_EQ(r.code, 0) << last_line(r.output);
+  int passed = 0, total = 0;
+  ASSERT_EQ(std::sscanf(last_line(r.output).c_str(), "verify: %d/%d", &passed, &total), 2);
+  EXPECT_EQ(passed, total);
+  EXPECT_GE(total, 120);
+
+  const std::string image = data("images/oven.jpg");
+  const fs::path out = dir_ / "sam2_segment";
+  r = run_cli("segment --model " + data("sam2-tiny-seed0/sam2_video") + " --image " + image +
+              " --point 20,20 --out " + out.string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::ifstream in(out / "result.json");
+  ASSERT_TRUE(in.good());
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j.at("model").get<std::string>(), "sam2_video");
+  EXPECT_EQ(j.at("instances").size(), 3u);  // one click: three candidates
+
+  r = run_cli("segment --model " + data("sam2-tiny-seed0/sam2_video") + " --image " + image + " --text cat --out " +
+              (dir_ / "sam2_text").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.output), 1u) << r.output;
+  EXPECT_NE(r.output.find("model type sam2_video has no concept detector"), std::string::npos) << r.output;
+
+  const fs::path tracked = dir_ / "sam2_track";
+  r = run_cli("track --model " + data("sam2-tiny-seed0/sam2_video") + " --video " + data("video") +
+              " --point 0:400,300 --box 0:100,100,300,400@2 --no-overlay --out " + tracked.string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::ifstream tin(tracked / "tracks.json");
+  ASSERT_TRUE(tin.good());
+  const auto t = nlohmann::json::parse(tin);
+  EXPECT_EQ(t.at("frames").size(), 4u);
+}
+
 TEST_F(Cli, InfoReportsBadInputOnOneLine) {
   const fs::path bad = dir_ / "bad";
   fs::create_directories(bad);

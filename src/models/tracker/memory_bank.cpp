@@ -32,7 +32,7 @@ const MemoryBankEntry* ObjectMemoryBank::find(int64_t frame, bool conditioning) 
 }
 
 MemorySelection ObjectMemoryBank::select(int64_t frame, bool reverse, int64_t num_frames,
-                                         const TrackerVideoConfig& c) const {
+                                         const TrackerVideoConfig& c, bool all_conditioning_pointers) const {
   SAM3RT_CHECK(!conditioning_.empty(), kInvalidArgument, "an object to track needs a prompted frame first");
   MemorySelection s;
 
@@ -78,13 +78,14 @@ MemorySelection ObjectMemoryBank::select(int64_t frame, bool reverse, int64_t nu
     if (e != nullptr && e->features.defined()) s.spatial.push_back({e, k - 1});
   }
 
-  // Object pointers: every conditioning frame not in the future, then up to
-  // max_object_pointers - 1 previous non-conditioning frames.
+  // Object pointers: the selected (or every) conditioning frame not in the future, in
+  // frame order, then up to max_object_pointers - 1 previous non-conditioning frames.
   const bool streaming = num_frames < 0;
   s.max_object_pointers =
       streaming ? c.max_object_pointers_in_encoder : std::min(num_frames, c.max_object_pointers_in_encoder);
   for (const auto& [t, e] : conditioning_) {
-    if (reverse ? t >= frame : t <= frame) s.pointers.push_back({&e, reverse ? t - frame : frame - t});
+    const bool eligible = all_conditioning_pointers || std::find(selected.begin(), selected.end(), t) != selected.end();
+    if (eligible && (reverse ? t >= frame : t <= frame)) s.pointers.push_back({&e, reverse ? t - frame : frame - t});
   }
   for (int64_t k = 1; k < s.max_object_pointers; ++k) {
     const int64_t ref = reverse ? frame + k : frame - k;

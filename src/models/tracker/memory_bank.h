@@ -60,8 +60,12 @@ class ObjectMemoryBank {
 
   // The memories frame `frame` attends to when tracked (reverse: time runs backwards).
   // num_frames < 0 means streaming (unknown video length). The bank must hold at least
-  // one conditioning entry (Error(kInvalidArgument) otherwise).
-  MemorySelection select(int64_t frame, bool reverse, int64_t num_frames, const TrackerVideoConfig& config) const;
+  // one conditioning entry (Error(kInvalidArgument) otherwise). Object pointers come from
+  // the selected conditioning frames not in the future (Meta), or with
+  // all_conditioning_pointers from every conditioning frame not in the future
+  // (transformers); the two differ only beyond max_cond_frame_num conditioning frames.
+  MemorySelection select(int64_t frame, bool reverse, int64_t num_frames, const TrackerVideoConfig& config,
+                         bool all_conditioning_pointers = false) const;
 
   // Drops the non-conditioning entries farther than `radius` frames from `frame`
   // (radius < 0: keeps everything).

@@ -288,7 +288,8 @@ at::Tensor VideoTracker::memory_conditioned(const TrackedObject& obj, int64_t fr
                                             const TrackerImageFeatures& f, VideoTrackerTrace::ObjectStep* trace) const {
   const at::Tensor& level = f.levels[2];  // [1, d, G, G]
   const int64_t d = level.size(1);
-  const MemorySelection sel = obj.bank.select(frame, reverse, num_frames_, vc_);
+  const MemorySelection sel =
+      obj.bank.select(frame, reverse, num_frames_, vc_, options_.pointers_from_all_conditioning_frames);
   const MemoryInputs mi = assemble_memory(mem_, vc_, sel, memory_pos_grid_);
   at::Tensor current = level.flatten(2).transpose(1, 2);  // [1, HW, d]
   at::Tensor out = mem_.memory_attention.forward(current, vision_pos_, mi.memory, mi.memory_pos,

@@ -61,6 +61,11 @@ struct VideoTrackerOptions {
   // that frame is encoded from its binarised mask (logit > 0). false (Meta): only the
   // prompted objects' masks are binarised, the others go through a sigmoid.
   bool binarize_memory_masks_of_all_objects = true;
+  // false (Meta): object pointers come from the conditioning frames selected for the
+  // memory (max_cond_frame_num of them). true (transformers): from every conditioning frame
+  // not in the future. Equal while an object has at most max_cond_frame_num prompted
+  // frames (always for SAM 2.1's -1).
+  bool pointers_from_all_conditioning_frames = false;
   // Verification only (sam3rt verify): the reference's low-resolution mask logits
   // [1, 1, h, w] of an object on a frame, or an undefined tensor. Where it gives them for
   // a memory mask that is binarised, the memory is encoded from the reference's

@@ -68,6 +68,7 @@ TextVideoOptions TextVideoOptions::transformers() {
   TextVideoOptions o;
   o.query = DetectorQuery::kText;
   o.meta_output_pairing = false;
+  o.tracker.pointers_from_all_conditioning_frames = true;
   return o;
 }
 

@@ -97,8 +97,8 @@ TEST(MemoryAttention, MatchesTransformersFedReferenceMemories) {
 TEST(MemoryBank, SelectsConditioningFramesAndRecentMemories) {
   // max_cond_frame_num 2 of conditioning frames {0, 4, 9, 20} at frame 10: the closest
   // before (9) and at-or-after (20); 0 and 4 stay unselected, but 4 still serves as the
-  // memory of offset 6 when num_maskmem is 7, and every past conditioning frame gives a
-  // pointer.
+  // memory of offset 6 when num_maskmem is 7, and the selected past conditioning frames give
+  // pointers (every past one with transformers' rule).
   TrackerVideoConfig vc;
   vc.num_maskmem = 7;
   vc.max_cond_frame_num = 2;
@@ -121,13 +121,23 @@ TEST(MemoryBank, SelectsConditioningFramesAndRecentMemories) {
   EXPECT_EQ(s.spatial[2].slot, 5);
   EXPECT_EQ(s.spatial[3].slot, 2);
   EXPECT_EQ(s.spatial[4].slot, 1);
-  // Pointers: conditioning 0, 4, 9 (offsets 10, 6, 1), then frames 9..7 non-conditioning: 8 (2), 7 (3).
-  ASSERT_EQ(s.pointers.size(), 5u);
-  EXPECT_EQ(s.pointers[0].offset, 10);
-  EXPECT_EQ(s.pointers[2].offset, 1);
-  EXPECT_EQ(s.pointers[3].offset, 2);
-  EXPECT_EQ(s.pointers[4].offset, 3);
+  // Pointers (Meta): the selected conditioning frames in the past, 9 (offset 1), then
+  // frames 9..7 non-conditioning: 8 (2), 7 (3).
+  ASSERT_EQ(s.pointers.size(), 3u);
+  EXPECT_EQ(s.pointers[0].entry, bank.find(9, true));
+  EXPECT_EQ(s.pointers[0].offset, 1);
+  EXPECT_EQ(s.pointers[1].offset, 2);
+  EXPECT_EQ(s.pointers[2].offset, 3);
   EXPECT_EQ(s.max_object_pointers, 4);
+  // transformers: every past conditioning frame, 0, 4, 9 (offsets 10, 6, 1), then 8, 7.
+  const models::MemorySelection t = bank.select(10, false, 100, vc, /*all_conditioning_pointers=*/true);
+  ASSERT_EQ(t.spatial.size(), s.spatial.size());
+  ASSERT_EQ(t.pointers.size(), 5u);
+  EXPECT_EQ(t.pointers[0].offset, 10);
+  EXPECT_EQ(t.pointers[1].offset, 6);
+  EXPECT_EQ(t.pointers[2].offset, 1);
+  EXPECT_EQ(t.pointers[3].offset, 2);
+  EXPECT_EQ(t.pointers[4].offset, 3);
   // Reverse: time runs backwards; only conditioning frames at or after 10 give pointers.
   const models::MemorySelection r = bank.select(10, true, 100, vc);
   ASSERT_EQ(r.pointers.size(), 1u);
