@@ -147,12 +147,12 @@ int run(int argc, char** argv) {
     const float x1 = bw * (static_cast<float>(k) + 0.5f);
     session.add_box(0, k + 1, sam3rt::Box{x1, H * 0.25f, x1 + bw * 0.9f, H * 0.75f, true});
   }
-  std::unique_ptr<sam3rt::render::TrackWriter> writer;
+  std::unique_ptr<sam3rt::TrackWriter> writer;
   if (!out_dir.empty()) {
-    sam3rt::render::TrackWriterOptions wo;
+    sam3rt::TrackWriterOptions wo;
     wo.dir = out_dir;
     wo.fps = session.fps();
-    writer = std::make_unique<sam3rt::render::TrackWriter>(wo, W, H, frames, "{}");
+    writer = std::make_unique<sam3rt::TrackWriter>(wo, W, H, frames, "{}");
   }
 
   std::vector<double> per_frame;

@@ -593,6 +593,41 @@ TEST(ServerLimits, BodySizePixelsPromptsAndCacheBudget) {
   EXPECT_FALSE(c.Get("/v1/health"));
 }
 
+// A SAM 2.1 checkpoint behind the server: clicks answer as the library does, a text prompt
+// is refused (422) naming the model type, and /v1/model says what it is.
+TEST(ServerSam2, ClicksWorkAndTextIsRefused) {
+  ModelOptions mo;
+  mo.model_dir = SAM3RT_TEST_DATA "/sam2-tiny-seed0/sam2_video";
+  const auto model = Model::load(mo);
+  ServerOptions o;
+  o.port = 0;
+  Server server(model, o);
+  const int port = server.start();
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60);
+  const at::Tensor rgb = test_rgb(48, 64);
+  const Reply up = reply_of(c.Post("/v1/images", png_bytes(rgb), "image/png"));
+  ASSERT_EQ(up.status, 200) << up.raw;
+  const std::string id = up.body["id"];
+  auto seg = [&](const json& j) {
+    return reply_of(c.Post(("/v1/images/" + id + "/segment").c_str(), j.dump(), "application/json"));
+  };
+  const Reply r = seg({{"points", json::array({{{"x", 20}, {"y", 14}, {"label", 1}}})}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["model"], "sam2_video");
+  ASSERT_EQ(r.body["instances"].size(), 3u);
+  ImageSession session(model);
+  session.set_image(rgb);
+  ObjectPrompt click;
+  click.points = {{20, 14, true}};
+  const ObjectResult want = session.predict(click);
+  const int best = r.body["instances"][0]["candidate"];
+  EXPECT_EQ(r.body["instances"][0]["mask"]["counts"],
+            encode_coco_rle(want.candidates[static_cast<size_t>(best)].mask).counts);
+  expect_error(seg({{"text", "a cat"}}), 422, "sam2_video has no concept detector");
+  server.stop();
+}
+
 TEST(ServerLimits, RejectsBadOptionsAndBusyPorts) {
   auto model = test_model();
   ServerOptions o;
