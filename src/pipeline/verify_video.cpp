@@ -271,7 +271,19 @@ void verify_tracker_video(const std::string& dir_string, const VerifyOptions& op
     }
     return {};
   };
+  // The same for the bf16 rounding of the stored memory features (memory_encoder.0 of the
+  // track() call running, where the fixture recorded it).
+  vopts.reference_memory_features = [&](int64_t) -> at::Tensor {
+    const std::string name = prefix_now + "memory_encoder.0";
+    if (prefix_now.empty() || intermediates->find(name) == nullptr) return {};
+    return intermediates->tensor(name);
+  };
   auto note_flips = [&](const std::string& prefix, const models::VideoTrackerTrace& t) {
+    if (t.memory_rounding_flips > 0 && options.on_note) {
+      options.on_note(prefix + "memory features: " + std::to_string(t.memory_rounding_flips) +
+                      " value(s) rounded to bf16 otherwise than the reference's (equal to within 1e-4 before "
+                      "rounding); the reference's were stored");
+    }
     for (const auto& fl : t.memory_mask_flips) {
       if (fl.pixels == 0 || !options.on_note) continue;
       char largest[32];

@@ -254,6 +254,24 @@ void VideoTracker::encode_frame_memories(int64_t fi, const TrackerImageFeatures&
     trace->memory_features = features;
     trace->memory_pos = memory_pos_grid_.transpose(0, 1).reshape({1, -1, grid_, grid_}).expand({k, -1, -1, -1});
   }
+  if (options_.reference_memory_features) {
+    // Verification: the memory is stored in bf16, so ours and the reference's features,
+    // equal to within float rounding, can still round to different bf16 values; where
+    // they are that close, the reference's are stored and the difference is counted.
+    const at::Tensor ref = options_.reference_memory_features(fi);
+    if (ref.defined() && ref.sizes() == features.sizes()) {
+      const at::Tensor r = ref.to(features.options());
+      const double scale = r.abs().max().item<double>();
+      const double diff = features.sub(r).abs().max().item<double>();
+      if (diff <= 1e-4 * scale) {
+        if (trace) {
+          trace->memory_rounding_flips =
+              features.to(at::kBFloat16).ne(r.to(at::kBFloat16)).sum().item<int64_t>();
+        }
+        features = r;
+      }
+    }
+  }
   if (mem_.occlusion_spatial_embedding.defined()) {
     const at::Tensor absent = scores.reshape({k, 1, 1, 1}).le(0).to(features.scalar_type());
     features = features.add(absent.mul(mem_.occlusion_spatial_embedding.view({1, -1, 1, 1})));

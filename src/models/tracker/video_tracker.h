@@ -73,6 +73,13 @@ struct VideoTrackerOptions {
   // counted in the trace: a threshold flip that rounding decides is reported instead of
   // carrying into every later frame.
   std::function<at::Tensor(int64_t frame, int64_t object_id)> reference_memory_mask_logits;
+  // Verification only: the reference's memory-encoder output [k, mem, G, G] for the k
+  // objects encoded on `frame` in this call, or an undefined tensor. Memory is stored in
+  // bf16 (as transformers does), so features equal to within float rounding can still round
+  // to different bf16 values and carry a difference into every later frame; where ours are
+  // within 1e-4 (max abs, relative to the largest value) of these, these are stored and the
+  // bf16 values that differ are counted in the trace (memory_rounding_flips).
+  std::function<at::Tensor(int64_t frame)> reference_memory_features;
 };
 
 // One video frame handed to the tracker.
@@ -113,6 +120,8 @@ struct VideoTrackerTrace {
     float largest_logit = 0;
   };
   std::vector<MaskFlips> memory_mask_flips;
+  // With reference_memory_features: stored bf16 values where ours would have rounded otherwise.
+  int64_t memory_rounding_flips = 0;
   at::Tensor memory_pos;            // [n, mem_dim, G, G] its position encoding
 };
 
