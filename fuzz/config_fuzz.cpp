@@ -13,9 +13,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const sam3rt::ModelConfig config =
         sam3rt::parse_model_config(std::string(reinterpret_cast<const char*>(data), size), "fuzz");
     // An accepted config has the parts its type promises.
-    const bool want_detector = config.type != sam3rt::ModelType::kSam3Tracker;
-    const bool want_tracker = config.type != sam3rt::ModelType::kSam3Image;
-    if (config.detector.has_value() != want_detector || config.tracker.has_value() != want_tracker) {
+    using sam3rt::ModelType;
+    const bool want_detector =
+        config.type == ModelType::kSam3Image || config.type == ModelType::kSam3Video;
+    const bool want_tracker = config.type != ModelType::kSam3Image;
+    const bool want_video = config.type == ModelType::kSam3Video;
+    if (config.detector.has_value() != want_detector || config.tracker.has_value() != want_tracker ||
+        config.video.has_value() != want_video) {
       __builtin_trap();
     }
   } catch (const sam3rt::Error&) {
