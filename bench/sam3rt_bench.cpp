@@ -61,10 +61,22 @@ using json = nlohmann::json;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// VmHWM of /proc/self/status (getrusage's maxrss as fallback): the kernel's peak, which
+// reset_peak_rss() starts again between the precisions of one run.
 double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
 }
 
 double rss_now_mib() {
@@ -216,40 +228,13 @@ json measure_device_gemm(int reps, at::Device dev, at::ScalarType dtype) {
 }
 
 // fp32 GEMM rate through ATen (at::mm -> BLAS): [M, K] x [K, N], the shape of issue #6.
-json measure_gemm(int reps) {
+// GEMM rates of this CPU in the model's matmul dtype: at::mm (OpenBLAS for float32,
+// oneDNN for bf16) at two shapes, and sam3rt's own GEMM (float32 AVX-512, or AVX512-BF16
+// with float32 activations, as nn::Linear calls it) at the first. The ViT is held to the
+// best of them.
+json measure_gemm(int reps, at::ScalarType dtype) {
   json out = json::object();
-  struct Shape {
-    int64_t m, k, n;
-  };
-  for (const Shape s : {Shape{4096, 1024, 4096}, Shape{2048, 2048, 2048}}) {
-    at::Tensor a = at::randn({s.m, s.k});
-    at::Tensor b = at::randn({s.k, s.n});
-    at::Tensor c = at::empty({s.m, s.n});
-    for (int i = 0; i < 2; ++i) at::mm_out(c, a, b);
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-      const auto t0 = Clock::now();
-      at::mm_out(c, a, b);
-      t.push_back(seconds_since(t0));
-    }
-    const double flop = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
-    const std::string key = "mm_" + std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
-    out[key] = {{"times_s", t},
-                {"gflops_best", flop / *std::min_element(t.begin(), t.end()) / 1e9},
-                {"gflops_median", flop / median(t) / 1e9}};
-    std::fprintf(stderr, "[sam3rt_bench] gemm %s: best %.1f GFLOP/s, median %.1f GFLOP/s\n", key.c_str(),
-                 out[key]["gflops_best"].get<double>(), out[key]["gflops_median"].get<double>());
-  }
-  // sam3rt's own GEMM (nn/cpu/gemm.h, what nn::Linear uses) at the first shape: the ViT is
-  // held to the faster of the two.
-  if (sam3rt::nn::cpu::gemm_available()) {
-    const int64_t m = 4096, k = 1024, n = 4096;
-    const at::Tensor a = at::randn({m, k}), w = at::randn({n, k});
-    at::Tensor c = at::empty({m, n});
-    auto run = [&] {
-      sam3rt::nn::cpu::gemm_abt(m, n, k, a.data_ptr<float>(), k, w.data_ptr<float>(), k, nullptr, c.data_ptr<float>(),
-                                n, false, sam3rt::nn::cpu::compute_threads());
-    };
+  auto record = [&](const std::string& key, double flop, auto&& run) {
     for (int i = 0; i < 2; ++i) run();
     std::vector<double> t;
     for (int i = 0; i < reps; ++i) {
@@ -257,13 +242,40 @@ json measure_gemm(int reps) {
       run();
       t.push_back(seconds_since(t0));
     }
-    const double flop = 2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n);
-    const std::string key = "own_gemm_4096x1024x4096";
     out[key] = {{"times_s", t},
                 {"gflops_best", flop / *std::min_element(t.begin(), t.end()) / 1e9},
                 {"gflops_median", flop / median(t) / 1e9}};
     std::fprintf(stderr, "[sam3rt_bench] gemm %s: best %.1f GFLOP/s, median %.1f GFLOP/s\n", key.c_str(),
                  out[key]["gflops_best"].get<double>(), out[key]["gflops_median"].get<double>());
+  };
+  const bool bf16 = dtype == at::kBFloat16;
+  struct Shape {
+    int64_t m, k, n;
+  };
+  for (const Shape s : {Shape{4096, 1024, 4096}, Shape{2048, 2048, 2048}}) {
+    const at::Tensor a = at::randn({s.m, s.k}).to(dtype), b = at::randn({s.k, s.n}).to(dtype);
+    at::Tensor c = at::empty({s.m, s.n}, a.options());
+    const double flop = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
+    record(std::string(bf16 ? "mm_bf16_" : "mm_") + std::to_string(s.m) + "x" + std::to_string(s.k) + "x" +
+               std::to_string(s.n),
+           flop, [&] { at::mm_out(c, a, b); });
+  }
+  const int64_t m = 4096, k = 1024, n = 4096;
+  const double flop = 2.0 * static_cast<double>(m * k * n);
+  const at::Tensor a = at::randn({m, k}), w = at::randn({n, k});
+  at::Tensor c = at::empty({m, n});
+  if (!bf16 && sam3rt::nn::cpu::gemm_available()) {
+    record("own_gemm_4096x1024x4096", flop, [&] {
+      sam3rt::nn::cpu::gemm_abt(m, n, k, a.data_ptr<float>(), k, w.data_ptr<float>(), k, nullptr, c.data_ptr<float>(),
+                                n, false, sam3rt::nn::cpu::compute_threads());
+    });
+  }
+  if (bf16 && sam3rt::nn::cpu::gemm_bf16_available()) {
+    const at::Tensor w16 = w.to(at::kBFloat16);
+    record("own_bf16_gemm_4096x1024x4096", flop, [&] {
+      sam3rt::nn::cpu::gemm_abt_bf16(m, n, k, a.data_ptr<float>(), k, reinterpret_cast<const uint16_t*>(w16.data_ptr()),
+                                     k, nullptr, c.data_ptr<float>(), n, false, sam3rt::nn::cpu::compute_threads());
+    });
   }
   return out;
 }
@@ -332,6 +344,65 @@ std::string fmt(double v, int prec = 3) {
   return buf;
 }
 
+// The comparison of a multi-precision run: every stage's median against the first
+// precision's, the ViT's rate against the best GEMM rate of its own precision, and peak
+// RSS. Adds "ratios" to `out`; returns the Markdown.
+std::string ratio_table(const json& runs, json& out) {
+  std::ostringstream md;
+  const json& base = runs[0];
+  auto stage_median = [](const json& run, const std::string& name) -> double {
+    for (const json& j : run["stages"]) {
+      if (j["stage"] == name && j.contains("median_s")) return j["median_s"].get<double>();
+    }
+    return -1;
+  };
+  md << "## " << base["precision"].get<std::string>() << " against the others (same run)\n\n";
+  md << "| stage |";
+  for (const json& r : runs) md << " " << r["precision"].get<std::string>() << " median s |";
+  for (size_t i = 1; i < runs.size(); ++i) md << " " << runs[i]["precision"].get<std::string>() << " / " << base["precision"].get<std::string>() << " |";
+  md << "\n|---|";
+  for (size_t i = 0; i < 2 * runs.size() - 1; ++i) md << "---|";
+  md << "\n";
+  json ratios = json::object();
+  for (const json& j : base["stages"]) {
+    if (!j.contains("median_s")) continue;
+    const std::string name = j["stage"];
+    md << "| " << name << " |";
+    for (const json& r : runs) {
+      const double t = stage_median(r, name);
+      md << " " << (t >= 0 ? fmt(t, 4) : std::string("-")) << " |";
+    }
+    for (size_t i = 1; i < runs.size(); ++i) {
+      const double t = stage_median(runs[i], name), t0 = j["median_s"].get<double>();
+      const std::string key = runs[i]["precision"].get<std::string>() + "/" + base["precision"].get<std::string>();
+      if (t >= 0 && t0 > 0) ratios[key][name] = t / t0;
+      md << " " << (t >= 0 && t0 > 0 ? fmt(t / t0, 2) : std::string("-")) << " |";
+    }
+    md << "\n";
+  }
+  md << "\n";
+  for (const json& r : runs) {
+    md << "- " << r["precision"].get<std::string>() << ": " << r["compute_path"].get<std::string>() << "; peak RSS "
+       << fmt(r["peak_rss_mib"].get<double>(), 0) << " MiB";
+    for (const json& j : r["stages"]) {
+      if (j.contains("vit_gflops")) {
+        md << "; ViT " << fmt(j["vit_gflops"].get<double>() / 1e3, 3) << " TFLOP/s";
+        if (j.contains("vit_pct_of_gemm")) md << " (" << fmt(j["vit_pct_of_gemm"].get<double>(), 0) << "% of this precision's best GEMM rate, " << fmt(r["gemm_best_gflops"].get<double>(), 0) << " GFLOP/s)";
+      }
+    }
+    md << "\n";
+  }
+  if (runs.size() > 1) {
+    const double p0 = base["peak_rss_mib"].get<double>();
+    for (size_t i = 1; i < runs.size(); ++i) {
+      md << "- peak RSS " << runs[i]["precision"].get<std::string>() << " / " << base["precision"].get<std::string>() << ": "
+         << fmt(runs[i]["peak_rss_mib"].get<double>() / p0, 2) << "\n";
+    }
+  }
+  out["ratios"] = ratios;
+  return md.str();
+}
+
 void usage() {
   std::fprintf(stderr,
                "usage: sam3rt_bench --model DIR [--stages LIST] [--reps N] [--warmup N] [--threads N] [--json FILE] [--md FILE]\n"
@@ -348,7 +419,8 @@ void usage() {
                "  --reps N: timed runs per stage (default: 3 for the ViT stages, 5 detector, 10 text, 20 tracker\n"
                "            prompt)\n"
                "  --threads N: cores (default 0: all, as Model::load)\n"
-               "  --device cpu|cuda[:N], --precision fp32|bf16: as ModelOptions\n");
+               "  --device cpu|cuda[:N], --precision fp32|bf16: as ModelOptions; a list (fp32,bf16) runs every\n"
+               "    stage once per precision, one model at a time, and ends with a table of the ratios\n");
 }
 
 }  // namespace
@@ -357,7 +429,7 @@ int main(int argc, char** argv) {
   std::string model_dir, json_path, md_path;
   std::string stages_arg = "gemm,vision,text,detector_text,detector_text_2boxes,e2e,tracker_embed,tracker_prompt";
   int reps_override = 0, warmup = 1, threads = 0;
-  std::string device = "cpu", precision = "fp32";
+  std::string device = "cpu", precision_list = "fp32";
   std::string image_path, video_path, text_prompt = "person";
   std::vector<int> video_objects = {1, 10};
   int64_t video_frame_count = 0;  // 0: max(reps, 20) + 4
@@ -380,7 +452,7 @@ int main(int argc, char** argv) {
     else if (a == "--breakdown") breakdown = true;
     else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--device") device = next();
-    else if (a == "--precision") precision = next();
+    else if (a == "--precision") precision_list = next();
     else if (a == "--image") image_path = next();
     else if (a == "--text") text_prompt = next();
     else if (a == "--video") video_path = next();
@@ -420,7 +492,19 @@ int main(int argc, char** argv) {
     return 3;
   };
 
+  std::vector<std::string> precisions;
+  {
+    std::stringstream ss(precision_list);
+    std::string p;
+    while (std::getline(ss, p, ',')) {
+      if (!p.empty()) precisions.push_back(p);
+    }
+  }
+  json all_runs = json::array();
+  std::string all_md;
   try {
+   for (const std::string& precision : precisions) {
+    reset_peak_rss();
     // What Model::load does too (idempotent); SAM3RT_DEFAULT_MALLOC=1 leaves glibc's
     // defaults, to measure the difference.
     const sam3rt::pipeline::AllocatorTuning tuning = sam3rt::pipeline::tune_allocator_for_inference();
@@ -436,6 +520,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "[sam3rt_bench] loaded %s (%s) in %.2f s, %d ATen threads, RSS %.0f MiB; LibTorch %s\n",
                  model_dir.c_str(), model->type_name().c_str(), load_s, at::get_num_threads(), rss_now_mib(),
                  sam3rt::nn::compat::build_description().c_str());
+    std::fprintf(stderr, "[sam3rt_bench] compute path: %s\n", model->compute_path().c_str());
 
     const int64_t S = model->image_size();
     at::Tensor image_rgb;  // [H, W, 3] uint8 for image_pipeline (--image), else random
@@ -475,6 +560,7 @@ int main(int argc, char** argv) {
     results["device"] = device;
     results["libtorch"] = sam3rt::nn::compat::build_description();
     results["precision"] = precision;
+    results["compute_path"] = model->compute_path();
     results["geometry_without_boxes"] = !model->options().hf_text_only;
     std::vector<StageResult> done;
     json gemm;
@@ -494,7 +580,7 @@ int main(int argc, char** argv) {
     for (const std::string& stage : stages) {
       const int reps = reps_for(stage);
       if (stage == "gemm") {
-        gemm = dev.is_cpu() ? measure_gemm(std::max(reps, 5))
+        gemm = dev.is_cpu() ? measure_gemm(std::max(reps, 5), model_impl(*model).placement.matmul_dtype)
                             : measure_device_gemm(std::max(reps, 5), dev, model_impl(*model).placement.matmul_dtype);
       } else if (stage == "vision") {
         SAM3RT_CHECK(m.vision_backbone && m.detector, kUnsupported, "vision stage needs the detector");
@@ -777,7 +863,10 @@ int main(int argc, char** argv) {
          << bd << " |\n";
     }
     md << "\n";
-    if (gemm_best > 0) md << "fp32 GEMM (best of at::mm and sam3rt's own GEMM, this run): best " << fmt(gemm_best, 1) << " GFLOP/s\n";
+    if (gemm_best > 0) {
+      md << precision << " GEMM (best of at::mm and sam3rt's own GEMM, this run): best " << fmt(gemm_best, 1)
+         << " GFLOP/s\n";
+    }
     for (const json& j : js) {
       if (j.contains("vit_gflops")) {
         md << "ViT: " << fmt(vflop / 1e12, 2) << " TFLOP in " << fmt(j["breakdown_median_s"]["vit"].get<double>(), 2)
@@ -790,14 +879,23 @@ int main(int argc, char** argv) {
     md << "ATen threads " << at::get_num_threads() << "; load average at start " << results["load_average_start"].get<std::string>()
        << ", at end " << results["load_average_end"].get<std::string>() << "; process peak RSS "
        << fmt(results["peak_rss_mib"].get<double>(), 0) << " MiB\n";
-    std::cout << md.str() << std::flush;
+    std::cout << "## " << precision << "\n\ncompute path: " << model->compute_path() << "\n\n" << md.str() << std::flush;
+    all_md += "## " + precision + "\n\ncompute path: " + model->compute_path() + "\n\n" + md.str() + "\n";
+    all_runs.push_back(results);
+   }
+    json out = all_runs.size() == 1 ? all_runs[0] : json{{"runs", all_runs}};
+    if (all_runs.size() > 1) {
+      const std::string ratios = ratio_table(all_runs, out);
+      std::cout << ratios << std::flush;
+      all_md += ratios;
+    }
     if (!json_path.empty()) {
       std::ofstream f(json_path);
-      f << results.dump(1) << "\n";
+      f << out.dump(1) << "\n";
     }
     if (!md_path.empty()) {
       std::ofstream f(md_path);
-      f << "# sam3rt benchmark (" << device << ", " << precision << ")\n\n" << md.str();
+      f << "# sam3rt benchmark (" << device << ", " << precision_list << ")\n\n" << all_md;
     }
   } catch (const sam3rt::Error& e) {
     std::fprintf(stderr, "sam3rt_bench: %s\n", e.what());

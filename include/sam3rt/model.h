@@ -49,8 +49,12 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  // "sam3", "sam3_tracker" or "sam3_video".
+  // "sam3", "sam3_tracker", "sam3_video", "sam2" or "sam2_video".
   std::string type_name() const;
+  // One line naming how this model computes: device, precision, the kernels chosen for
+  // linear layers and attention (for bf16 on a CPU: which bf16 path, the measured rates,
+  // and whether the CPU fell back to fp32).
+  std::string compute_path() const;
   bool can_segment_concepts() const;  // has the detector (text / exemplar prompts)
   bool can_segment_objects() const;   // has the tracker (points / box / mask prompts)
   int64_t image_size() const;         // model input side, 1008 for facebook/sam3

@@ -85,6 +85,10 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
 
 SafetensorsFile::~SafetensorsFile() = default;
 
+void SafetensorsFile::release_resident_pages() const {
+  if (mapping_ && mapping_->size > 0) (void)madvise(mapping_->addr, mapping_->size, MADV_DONTNEED);
+}
+
 const TensorInfo* SafetensorsFile::find(std::string_view name) const {
   auto it = std::lower_bound(header_.tensors.begin(), header_.tensors.end(), name,
                              [](const TensorInfo& t, std::string_view n) { return t.name < n; });

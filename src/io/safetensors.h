@@ -39,6 +39,11 @@ class SafetensorsFile {
 
   // nullptr when absent.
   const TensorInfo* find(std::string_view name) const;
+  // Drops the mapping's pages from this process's resident memory (madvise DONTNEED):
+  // for a model whose weights were copied at load (converted to bf16, moved to a GPU), so
+  // that the file's float32 pages stop counting twice. Views stay valid: a page read
+  // later is faulted in again from the file.
+  void release_resident_pages() const;
   // Zero-copy CPU view of one tensor. Throws Error(kNotFound) naming the key.
   at::Tensor tensor(std::string_view name) const;
   at::Tensor tensor(const TensorInfo& info) const;

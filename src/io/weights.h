@@ -50,6 +50,7 @@ class WeightScope;
 // ::fused_attention decide; each module keeps the choice it was bound with).
 struct CpuKernels {
   bool own_gemm = true;         // float32 linear layers on the own AVX-512 GEMM, else the BLAS
+  bool own_bf16_gemm = false;   // bf16 linear layers on the own AVX512-BF16 GEMM, else ATen (oneDNN)
   bool fused_attention = true;  // the fused AVX-512 / AVX2 attention, else the chunked path
 };
 
@@ -57,6 +58,9 @@ struct Placement {
   at::Device device = at::Device(at::kCPU);
   at::ScalarType matmul_dtype = at::kFloat;
   CpuKernels kernels;
+  // Set when the precision asked for is not what runs (bf16 on a CPU without bf16
+  // products runs fp32): one line for the user.
+  std::string precision_note;
 };
 
 class WeightStore {

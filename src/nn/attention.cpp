@@ -50,7 +50,7 @@ bool rows_contiguous(const at::Tensor& t) { return t.stride(3) == 1 || t.size(3)
 // The fused kernel (nn/cpu/fused_attention.h) for fp32 CPU tensors whose rows are
 // contiguous; false when it does not apply and the chunked path below runs.
 bool fused_cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& additive,
-                         double scale, at::Tensor& out) {
+                         double scale, bool bf16, at::Tensor& out) {
   if (!q.device().is_cpu() || q.scalar_type() != at::kFloat || k.scalar_type() != at::kFloat ||
       v.scalar_type() != at::kFloat || !k.device().is_cpu() || !v.device().is_cpu() ||
       !cpu::fused_attention_supports(q.size(3), v.size(3)) || !rows_contiguous(q) || !rows_contiguous(k) ||
@@ -71,6 +71,7 @@ bool fused_cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   p.head_dim = q.size(3);
   p.value_dim = v.size(3);
   p.scale = static_cast<float>(scale);
+  p.bf16_products = bf16 && cpu::fused_attention_bf16_available();
   auto set = [](const at::Tensor& t, int64_t* stride) {
     for (int i = 0; i < 3; ++i) stride[i] = t.size(i) == 1 ? 0 : t.stride(i);
   };
@@ -155,7 +156,7 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   at::Tensor out_bnhd = at::empty({B, Nq, H, dv}, q.options());
   at::Tensor out = out_bnhd.transpose(1, 2);  // [B, H, Nq, dv]
 
-  if (kernel.fused_cpu && fused_cpu_attention(q, k, v, additive, scale, out)) return out;
+  if (kernel.fused_cpu && fused_cpu_attention(q, k, v, additive, scale, kernel.bf16_cpu, out)) return out;
 
   // Chunks: as many query rows as fit the budget for one head, then as many heads.
   const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(Nq, budget / std::max<int64_t>(1, Nk)));
@@ -207,7 +208,14 @@ Attention::Attention(const io::WeightScope& s, int64_t dim, int64_t heads, int64
   o_proj = Linear(s.sub(out_name), internal_dim, dim);
   num_heads = heads;
   head_dim = internal_dim / heads;
-  kernel.fused_cpu = s.placement().kernels.fused_attention;
+  kernel = attention_kernel(s.placement());
+}
+
+AttentionKernel attention_kernel(const io::Placement& placement) {
+  AttentionKernel k;
+  k.fused_cpu = placement.kernels.fused_attention;
+  k.bf16_cpu = placement.device.is_cpu() && placement.matmul_dtype == at::kBFloat16;
+  return k;
 }
 
 at::Tensor Attention::split_heads(const at::Tensor& x) const {

@@ -41,9 +41,13 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
 struct AttentionKernel {
   bool fused_cpu = true;
   int64_t score_budget = 0;
+  bool bf16_cpu = false;  // the fused CPU kernel with bf16 products (a bf16 placement on AVX512-BF16)
 };
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                         const AttentionMask& mask, double scale, const AttentionKernel& kernel);
+// The kernel choice of a placement: the fused CPU kernel as its kernels say, with bf16
+// products where its matrix products are bf16.
+AttentionKernel attention_kernel(const io::Placement& placement);
 
 struct Attention {
   Linear q_proj, k_proj, v_proj, o_proj;

@@ -72,6 +72,26 @@ void own_gemm_into(const at::Tensor& rows, const at::Tensor& w, const at::Tensor
                 accumulate, cpu::compute_threads());
 }
 
+// The own AVX512-BF16 GEMM for float32 activations times bf16 weights (the output stays
+// float32; the activations are rounded to bf16 inside, as ATen's bf16 product would).
+bool own_bf16_gemm_applies(const at::Tensor& x, const at::Tensor& w) {
+  if (!x.is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kBFloat16 || !w.is_cpu() ||
+      w.dim() != 2 || w.stride(1) != 1 || !cpu::gemm_bf16_available()) {
+    return false;
+  }
+  const int64_t K = w.size(1), N = w.size(0), M = K > 0 ? x.numel() / K : 0;
+  return M >= 24 && N >= 32 && M * N * K >= (int64_t{1} << 20);
+}
+
+void own_bf16_gemm_into(const at::Tensor& rows, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
+                        bool accumulate) {
+  const int64_t M = rows.size(0), K = rows.size(1), N = w.size(0);
+  const at::Tensor b = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
+  cpu::gemm_abt_bf16(M, N, K, rows.data_ptr<float>(), rows.stride(0), reinterpret_cast<const uint16_t*>(w.data_ptr()),
+                     w.stride(0), b.defined() ? b.data_ptr<float>() : nullptr, out.data_ptr<float>(), out.stride(0),
+                     accumulate, cpu::compute_threads());
+}
+
 at::Tensor as_rows(const at::Tensor& x, int64_t K) {
   at::Tensor a = x.reshape({-1, K});  // [M, K]
   return a.stride(1) == 1 ? a : a.contiguous();
@@ -79,16 +99,24 @@ at::Tensor as_rows(const at::Tensor& x, int64_t K) {
 }  // namespace
 
 Linear::Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias)
-    : weight(for_matmul(s.take("weight", {out, in}), s)), own_gemm(s.placement().kernels.own_gemm) {
+    : weight(for_matmul(s.take("weight", {out, in}), s)),
+      own_gemm(s.placement().kernels.own_gemm),
+      own_bf16_gemm(s.placement().kernels.own_bf16_gemm) {
   if (has_bias) bias = for_matmul(s.take("bias", {out}), s);
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  if (own_gemm && own_gemm_applies(x, weight)) {
+  const bool own32 = own_gemm && own_gemm_applies(x, weight);
+  const bool own16 = !own32 && own_bf16_gemm && own_bf16_gemm_applies(x, weight);
+  if (own32 || own16) {
     const int64_t K = weight.size(1), N = weight.size(0);
     const at::Tensor rows = as_rows(x, K);
     at::Tensor y = at::empty({rows.size(0), N}, x.options());  // [M, N]
-    own_gemm_into(rows, weight, bias, y, false);
+    if (own32) {
+      own_gemm_into(rows, weight, bias, y, false);
+    } else {
+      own_bf16_gemm_into(rows, weight, bias, y, false);
+    }
     std::vector<int64_t> sizes = x.sizes().vec();
     sizes.back() = N;
     return y.view(sizes);
@@ -99,6 +127,9 @@ at::Tensor Linear::forward(const at::Tensor& x) const {
 void Linear::accumulate_into(at::Tensor& y, const at::Tensor& x) const {
   if (own_gemm && own_gemm_applies(x, weight) && y.dim() == 2 && y.stride(1) == 1) {
     own_gemm_into(as_rows(x, weight.size(1)), weight, bias, y, true);
+  } else if (own_bf16_gemm && own_bf16_gemm_applies(x, weight) && y.scalar_type() == at::kFloat && y.dim() == 2 &&
+             y.stride(1) == 1) {
+    own_bf16_gemm_into(as_rows(x, weight.size(1)), weight, bias, y, true);
   } else if (weight.scalar_type() == y.scalar_type() && y.dim() == 2) {
     if (bias.defined()) y.add_(bias);
     y.addmm_(x.reshape({-1, weight.size(1)}), weight.t());

@@ -32,7 +32,8 @@ at::Tensor activate(const at::Tensor& x, Activation act);
 struct Linear {
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
-  bool own_gemm = false;  // the placement's choice: sam3rt's own CPU GEMM where it applies
+  bool own_gemm = false;       // the placement's choice: sam3rt's own CPU GEMM where it applies
+  bool own_bf16_gemm = false;  // the same for bf16 weights: the own AVX512-BF16 GEMM
   Linear() = default;
   Linear(const io::WeightScope& s, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]

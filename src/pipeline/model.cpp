@@ -88,6 +88,7 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
     pipeline::apply_thread_plan(pipeline::plan_threads(options.num_threads));
     if (impl->placement.device.is_cpu()) {
       impl->placement.kernels = pipeline::cpu_kernels(options.cpu_gemm, options.fused_attention);
+      pipeline::choose_bf16_kernels(impl->placement);
     }
     impl->config = load_model_config((dir / "config.json").string());
     impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
@@ -96,6 +97,10 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
       store.set_placement(impl->placement);
       impl->modules = models::bind_modules(impl->config, store);
       store.finish((dir / "model.safetensors").string());
+    }
+    // Weights copied at load (bf16, or on a GPU): the file's pages need not stay resident.
+    if (impl->placement.matmul_dtype != at::kFloat || !impl->placement.device.is_cpu()) {
+      impl->file->release_resident_pages();
     }
     if (impl->modules->detector) {
       const fs::path vocab_json = dir / "vocab.json", merges = dir / "merges.txt";
@@ -127,6 +132,8 @@ size_t neck_bytes(const VisionConfig& v) {
 }
 
 }  // namespace
+
+std::string Model::compute_path() const { return pipeline::describe_kernels(impl_->placement); }
 
 size_t Model::estimated_image_bytes(int64_t width, int64_t height) const {
   const ModelConfig& c = impl_->config;

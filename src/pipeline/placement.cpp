@@ -2,10 +2,12 @@
 
 #include <ATen/Context.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "nn/compat.h"
+#include "nn/cpu/fused_attention.h"
 #include "nn/cpu/gemm.h"
 #include "sam3rt/error.h"
 
@@ -58,6 +60,65 @@ io::CpuKernels cpu_kernels(const std::string& cpu_gemm, bool fused_attention) {
   k.own_gemm = gemm == "own" ? nn::cpu::gemm_available() : gemm == "auto" && nn::cpu::gemm_measured_faster();
   k.fused_attention = fused_attention;
   return k;
+}
+
+void choose_bf16_kernels(io::Placement& p) {
+  if (!p.device.is_cpu() || p.matmul_dtype != at::kBFloat16) return;
+  const nn::cpu::Bf16Support cpu = nn::cpu::bf16_support();
+  if (!cpu.avx512_bf16 && !cpu.amx_bf16) {
+    p.matmul_dtype = at::kFloat;
+    p.kernels.own_bf16_gemm = false;
+    p.precision_note = "bf16 requested, but this CPU has neither AMX-BF16 nor AVX512-BF16: running fp32";
+    return;
+  }
+  std::string choice = "auto";
+  if (const char* env = std::getenv("SAM3RT_BF16_GEMM"); env != nullptr && *env != '\0') {
+    choice = env;
+    SAM3RT_CHECK(choice == "own" || choice == "aten" || choice == "auto", kInvalidArgument, "SAM3RT_BF16_GEMM='", env,
+                 "' (expected auto, own or aten)");
+  }
+  if (choice == "own") {
+    p.kernels.own_bf16_gemm = nn::cpu::gemm_bf16_available();
+  } else if (choice == "aten") {
+    p.kernels.own_bf16_gemm = false;
+  } else {
+    const nn::cpu::Bf16Rates r = nn::cpu::gemm_bf16_measured();
+    p.kernels.own_bf16_gemm = r.own > r.aten;
+  }
+}
+
+std::string describe_kernels(const io::Placement& p) {
+  const bool bf16 = p.matmul_dtype == at::kBFloat16;
+  std::string s = p.device.is_cpu() ? "cpu" : p.device.str();
+  s += bf16 ? " bf16" : " fp32";
+  if (!p.device.is_cpu()) {
+    return s + (bf16 ? ": LibTorch's bf16 products and fused attention (fp32 softmax)" : ": LibTorch's kernels");
+  }
+  const nn::cpu::Bf16Support cpu = nn::cpu::bf16_support();
+  char buf[160];
+  if (bf16) {
+    const nn::cpu::Bf16Rates r = nn::cpu::gemm_bf16_measured();
+    std::snprintf(buf, sizeof buf, " (measured %.0f GFLOP/s own, %.0f ATen)", r.own, r.aten);
+    s += p.kernels.own_bf16_gemm ? ": linear layers on sam3rt's AVX512-BF16 GEMM"
+                                 : std::string(": linear layers on ATen's bf16 product (oneDNN") +
+                                       (cpu.amx_bf16 ? ", AMX tiles)" : ", AVX512-BF16)");
+    s += buf;
+    s += ", convolutions on oneDNN bf16";
+  } else {
+    s += p.kernels.own_gemm ? ": linear layers on sam3rt's AVX-512 GEMM" : ": linear layers on the BLAS";
+  }
+  if (!p.kernels.fused_attention) {
+    s += ", attention on ATen (fp32)";
+  } else if (bf16 && nn::cpu::fused_attention_bf16_available()) {
+    s += ", attention on the fused kernel with bf16 products (fp32 softmax)";
+  } else {
+    s += ", attention on the fused fp32 kernel";
+  }
+  s += "; CPU has ";
+  s += cpu.amx_bf16 ? "AMX-BF16" : "no AMX";
+  s += cpu.avx512_bf16 ? ", AVX512-BF16" : ", no AVX512-BF16";
+  if (!p.precision_note.empty()) s += "; " + p.precision_note;
+  return s;
 }
 
 }  // namespace sam3rt::pipeline

@@ -326,7 +326,10 @@ std::unique_ptr<models::Modules> bind_fixture_model(const std::string& folder, c
   io::WeightStore store(io::SafetensorsFile::open(weights));
   io::Placement placement = parse_placement(device, precision);
   if (placement.device.is_cuda()) nn::compat::allow_tf32(false);
-  if (placement.device.is_cpu()) placement.kernels = cpu_kernels("auto", true);
+  if (placement.device.is_cpu()) {
+    placement.kernels = cpu_kernels("auto", true);
+    choose_bf16_kernels(placement);
+  }
   store.set_placement(placement);
   auto modules = models::bind_modules(config, store);
   store.finish(weights);

@@ -11,7 +11,9 @@
 #include <ATen/ops/zeros.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
+#include <string>
 #include <tuple>
 
 #include "nn/cpu/fused_attention.h"
@@ -166,6 +168,66 @@ TEST(FusedAttention, BothInstructionSetsMatchTheDefinition) {
     }
   }
   }
+}
+
+// The bf16-product kernel against the definition on the bf16-rounded inputs (q * scale, k,
+// v): what remains is float32 accumulation and the rounding of the probabilities to bf16
+// (relative 2^-9 each), so about 1e-3; against the unrounded fp32 definition about 1e-2.
+TEST(FusedAttention, Bf16ProductsMatchTheRoundedDefinition) {
+  if (!cpu::fused_attention_bf16_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  at::manual_seed(6);
+  auto round = [](const at::Tensor& t) { return t.to(at::kBFloat16).to(at::kFloat); };
+  for (const Shape& s : kShapes) {
+    const at::Tensor q = at::randn({s.B, s.H, s.Nq, s.d}), k = at::randn({s.B, s.H, s.Nk, s.d});
+    at::Tensor v_rows = at::randn({s.B, s.H, s.Nk, s.dv + 3});
+    v_rows.narrow(3, s.dv, 3).fill_(std::numeric_limits<float>::quiet_NaN());
+    const at::Tensor v = v_rows.narrow(3, 0, s.dv);
+    const at::Tensor bias = at::randn({s.B, 1, 1, s.Nk});
+    const double scale = 1.0 / std::sqrt(static_cast<double>(s.d));
+    const at::Tensor ref_rounded = reference(round(q.mul(scale)), round(k), round(v.contiguous()), bias, 1.0);
+    const at::Tensor ref = reference(q, k, v.contiguous(), bias, scale);
+    for (int threads : {1, 3}) {
+      at::Tensor out_rows = at::full({s.B, s.H, s.Nq, s.dv + 3}, 7.0f);
+      at::Tensor out = out_rows.narrow(3, 0, s.dv);
+      cpu::AttentionProblem p;
+      p.batch = s.B, p.heads = s.H, p.num_queries = s.Nq, p.num_keys = s.Nk, p.head_dim = s.d, p.value_dim = s.dv;
+      p.scale = static_cast<float>(scale);
+      p.bf16_products = true;
+      p.q = q.data_ptr<float>(), p.k = k.data_ptr<float>(), p.v = v.data_ptr<float>();
+      p.out = out.data_ptr<float>();
+      p.bias = bias.data_ptr<float>();
+      for (int i = 0; i < 3; ++i) {
+        p.q_stride[i] = q.stride(i), p.k_stride[i] = k.stride(i), p.v_stride[i] = v.stride(i);
+        p.out_stride[i] = out.stride(i);
+      }
+      p.bias_stride[0] = bias.stride(0), p.bias_stride[3] = 1;
+      cpu::fused_attention(p, threads);
+      const std::string what = std::to_string(s.B) + "x" + std::to_string(s.H) + "x" + std::to_string(s.Nq) + "x" +
+                               std::to_string(s.Nk) + " d " + std::to_string(s.d) + " dv " + std::to_string(s.dv);
+      EXPECT_LT(rel_l2(out, ref_rounded), 4e-3) << what << " threads " << threads;
+      EXPECT_LT(rel_l2(out, ref), 2e-2) << what << " threads " << threads;
+      EXPECT_TRUE(out_rows.narrow(3, s.dv, 3).eq(7.0f).all().item<bool>()) << what << " wrote past a row";
+    }
+  }
+}
+
+// Through scaled_dot_product_attention: the kernel choice of a bf16 CPU placement.
+TEST(FusedAttention, Bf16PlacementChoosesTheBf16Kernel) {
+  io::Placement p;
+  p.matmul_dtype = at::kBFloat16;
+  EXPECT_TRUE(attention_kernel(p).bf16_cpu);
+  p.matmul_dtype = at::kFloat;
+  EXPECT_FALSE(attention_kernel(p).bf16_cpu);
+  if (!cpu::fused_attention_bf16_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  at::manual_seed(7);
+  const at::Tensor q = at::randn({1, 2, 50, 64}), k = at::randn({1, 2, 300, 64}), v = at::randn({1, 2, 300, 64});
+  AttentionKernel kb;
+  kb.bf16_cpu = true;
+  const at::Tensor o16 = scaled_dot_product_attention(q, k, v, {}, 0.125, kb);
+  const at::Tensor o32 = scaled_dot_product_attention(q, k, v, {}, 0.125, AttentionKernel{});
+  const double d = rel_l2(o16, o32);
+  EXPECT_GT(d, 1e-5);  // really the bf16 kernel: not bit-equal to fp32
+  EXPECT_LT(d, 2e-2);
 }
 #endif
 

@@ -77,7 +77,7 @@ Hiera::Hiera(const HieraConfig& c, const io::WeightScope& s) : config_(c) {
       b.mlp = nn::Mlp(bs.sub("mlp"), {b.dim_out, hidden, b.dim_out}, nn::Activation::kGelu,
                       nn::Mlp::Naming::kProjInOut);
       if (b.dim != b.dim_out) b.proj.emplace(bs.sub("proj"), b.dim, b.dim_out);
-      b.kernel.fused_cpu = s.placement().kernels.fused_attention;
+      b.kernel = nn::attention_kernel(s.placement());
       blocks_.push_back(std::move(b));
     }
     stage_ends_.push_back(index - 1);

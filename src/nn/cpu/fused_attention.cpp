@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "nn/cpu/gemm.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::nn::cpu {
@@ -46,11 +47,16 @@ bool fused_attention_supports(int64_t head_dim, int64_t value_dim) {
   return w > 0 && head_dim > 0 && head_dim <= 512 && value_dim > 0;
 }
 
+bool fused_attention_bf16_available() { return isa() == Isa::kAvx512 && bf16_support().avx512_bf16; }
+
 void fused_attention(const AttentionProblem& p, int threads) {
   SAM3RT_CHECK(fused_attention_supports(p.head_dim, p.value_dim), kInternal,
                "fused attention called for head width ", p.head_dim, " / value width ", p.value_dim,
                " on a CPU path that does not take it");
+  SAM3RT_CHECK(!p.bf16_products || fused_attention_bf16_available(), kInternal,
+               "bf16 fused attention called on a CPU without AVX512-BF16");
 #if defined(SAM3RT_X86_KERNELS)
+  if (p.bf16_products) return fused_attention_bf16_avx512bf16(p, threads);
   if (isa() == Isa::kAvx512) return fused_attention_avx512(p, threads);
   return fused_attention_avx2(p, threads);
 #else

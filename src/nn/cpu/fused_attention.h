@@ -30,6 +30,9 @@ struct AttentionProblem {
   int64_t out_stride[3] = {0, 0, 0};
   const float* bias = nullptr;
   int64_t bias_stride[4] = {0, 0, 0, 0};
+  // Both products in bf16 (q * scale, K, V and the probabilities rounded to bf16, float32
+  // accumulation and softmax) on the AVX512-BF16 kernel; needs fused_attention_bf16_available().
+  bool bf16_products = false;
 };
 
 // The instruction set the kernel uses on this CPU: "avx512", "avx2" or "" (no kernel:
@@ -41,6 +44,9 @@ const char* fused_attention_isa();
 // 72; head_dim at most 512) on this CPU.
 bool fused_attention_supports(int64_t head_dim, int64_t value_dim);
 
+// Whether the bf16-product kernel runs here (a CPU with AVX512-BF16).
+bool fused_attention_bf16_available();
+
 // Computes p.out. Requires fused_attention_supports(); `threads` >= 1.
 void fused_attention(const AttentionProblem& p, int threads);
 
@@ -49,6 +55,7 @@ void fused_attention(const AttentionProblem& p, int threads);
 // The CPU must have it.
 void fused_attention_avx512(const AttentionProblem& p, int threads);
 void fused_attention_avx2(const AttentionProblem& p, int threads);
+void fused_attention_bf16_avx512bf16(const AttentionProblem& p, int threads);
 #endif
 
 }  // namespace sam3rt::nn::cpu

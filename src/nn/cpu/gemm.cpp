@@ -7,6 +7,10 @@
 #include <algorithm>
 #include <chrono>
 
+#if defined(SAM3RT_X86_KERNELS)
+#include <cpuid.h>
+#endif
+
 #include "nn/cpu/parallel.h"
 #include "sam3rt/error.h"
 
@@ -57,6 +61,88 @@ bool measure() {
 bool gemm_measured_faster() {
   static const bool faster = measure();
   return faster;
+}
+
+namespace {
+Bf16Support detect_bf16() {
+  Bf16Support s;
+#if defined(SAM3RT_X86_KERNELS)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(1, 0, &a, &b, &c, &d) == 0 || (c & (1u << 27)) == 0) return s;  // no OSXSAVE
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const bool os_avx512 = (xcr0_lo & 0xE6u) == 0xE6u;            // xmm, ymm, opmask, zmm state
+  const bool os_amx = ((xcr0_lo >> 17) & 3u) == 3u;             // tile config and data state
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return s;
+  const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // f dq bw vl
+  const bool amx_bf16 = (d & (1u << 22)) && (d & (1u << 24));                            // amx-bf16, amx-tile
+  unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+  const bool bf16 = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) != 0 && (a1 & (1u << 5));
+  s.avx512_bf16 = os_avx512 && avx512 && bf16;
+  s.amx_bf16 = os_avx512 && os_amx && amx_bf16;
+#endif
+  return s;
+}
+
+Bf16Rates measure_bf16() {
+  using Clock = std::chrono::steady_clock;
+  const int64_t M = 1536, K = 1024, N = 1024;
+  const double flop = 2.0 * static_cast<double>(M * N * K);
+  const at::Tensor a = at::randn({M, K}), w = at::randn({N, K}).to(at::kBFloat16);
+  const at::Tensor a16 = a.to(at::kBFloat16), wt = w.t().contiguous();
+  at::Tensor c = at::empty({M, N}), c16 = at::empty({M, N}, at::kBFloat16);
+  auto rate = [&](auto&& run) {
+    run();  // warm-up: packing buffers, thread start, oneDNN's kernel generation
+    double best = 1e30;
+    for (int i = 0; i < 3; ++i) {
+      const auto t0 = Clock::now();
+      run();
+      best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return flop / best * 1e-9;
+  };
+  Bf16Rates r;
+  if (gemm_bf16_available()) {
+    r.own = rate([&] {
+      gemm_abt_bf16(M, N, K, a.data_ptr<float>(), K, reinterpret_cast<const uint16_t*>(w.data_ptr()), K, nullptr,
+                    c.data_ptr<float>(), N, false, compute_threads());
+    });
+  }
+  r.aten = rate([&] { at::mm_out(c16, a16, wt); });
+  return r;
+}
+}  // namespace
+
+Bf16Support bf16_support() {
+  static const Bf16Support support = detect_bf16();
+  return support;
+}
+
+bool gemm_bf16_available() { return bf16_support().avx512_bf16; }
+
+Bf16Rates gemm_bf16_measured() {
+  static const Bf16Rates rates = measure_bf16();
+  return rates;
+}
+
+void gemm_abt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W, int64_t ldw,
+                   const float* bias, float* C, int64_t ldc, bool accumulate, int threads) {
+  SAM3RT_CHECK(gemm_bf16_available(), kInternal, "gemm_abt_bf16 called on a CPU without AVX512-BF16");
+#if defined(SAM3RT_X86_KERNELS)
+  gemm_abt_bf16_avx512bf16(M, N, K, A, lda, W, ldw, bias, C, ldc, accumulate, threads);
+#else
+  (void)M, (void)N, (void)K, (void)A, (void)lda, (void)W, (void)ldw, (void)bias, (void)C, (void)ldc;
+  (void)accumulate, (void)threads;
+#endif
+}
+
+void convert_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  SAM3RT_CHECK(gemm_bf16_available(), kInternal, "convert_to_bf16 called on a CPU without AVX512-BF16");
+#if defined(SAM3RT_X86_KERNELS)
+  convert_to_bf16_avx512bf16(src, dst, n);
+#else
+  (void)src, (void)dst, (void)n;
+#endif
 }
 
 void gemm_abt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,

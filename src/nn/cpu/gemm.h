@@ -27,7 +27,39 @@ bool gemm_measured_faster();
 void gemm_abt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
               const float* bias, float* C, int64_t ldc, bool accumulate, int threads);
 
+// bf16 products (nn/cpu/gemm_bf16_avx512bf16.cpp): C[M, N] = A[M, K] W[N, K]^T (+ bias)
+// (+ C) with A float32 (rounded to bf16 to nearest even inside), W bf16 (the raw 16-bit
+// patterns of c10::BFloat16), bias and C float32, float32 accumulation.
+
+// What the CPU offers for bf16 products, read once (CPUID and the OS's saved state).
+struct Bf16Support {
+  bool avx512_bf16 = false;  // vdpbf16ps (Intel Cooper Lake / Sapphire Rapids, AMD Zen 4+)
+  bool amx_bf16 = false;     // AMX tiles with bf16 products (Intel Sapphire Rapids+)
+};
+Bf16Support bf16_support();
+
+// Whether gemm_abt_bf16 runs here (AVX512-BF16 and a build with the x86 kernels).
+bool gemm_bf16_available();
+
+// Rates of the bf16 candidates in GFLOP/s, measured once per process at the first call
+// (bf16, 1536 x 1024 x 1024, best of 3, the process's threads; about 50 ms on 2 cores):
+// sam3rt's own AVX512-BF16 GEMM (0 when unavailable) and ATen's bf16 at::mm (oneDNN:
+// AMX tiles where the CPU has them). Thread-safe.
+struct Bf16Rates {
+  double own = 0, aten = 0;
+};
+Bf16Rates gemm_bf16_measured();
+
+void gemm_abt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W, int64_t ldw,
+                   const float* bias, float* C, int64_t ldc, bool accumulate, int threads);
+
+// n float32 values -> bf16 bit patterns, rounded to nearest even. Requires gemm_bf16_available().
+void convert_to_bf16(const float* src, uint16_t* dst, int64_t n);
+
 #if defined(__x86_64__)
+void gemm_abt_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W,
+                              int64_t ldw, const float* bias, float* C, int64_t ldc, bool accumulate, int threads);
+void convert_to_bf16_avx512bf16(const float* src, uint16_t* dst, int64_t n);
 void gemm_abt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
                      const float* bias, float* C, int64_t ldc, bool accumulate, int threads);
 #endif
