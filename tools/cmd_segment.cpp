@@ -150,6 +150,7 @@ void run_segment(const SegmentArgs& a) {
 
   // After the work, so that a failure stays one line on stderr.
   if (model->has_random_weights()) note_random_weights(a.model.model_dir);
+  note_compute_path(*model);
   const size_t n = answer.instances.size();
   if (answer.mode == "object") {
     const CandidateInfo& best = answer.candidates.front();

@@ -36,6 +36,7 @@ void run_serve(ServeArgs& a) {
 
   auto model = Model::load(a.model);
   if (model->has_random_weights()) note_random_weights(a.model.model_dir);
+  note_compute_path(*model);
   a.options.cache_bytes = a.cache_mb << 20;
   a.options.max_body_bytes = a.max_body_mb << 20;
   server::Server server(model, a.options);

@@ -325,6 +325,7 @@ void run_track(const TrackArgs& a) {
   const double track_s = std::chrono::duration<double>(Clock::now() - t_track).count();
 
   if (model->has_random_weights()) note_random_weights(a.model.model_dir);
+  note_compute_path(*model);
   const size_t objects = text_mode ? seen.size() : ids.size();
   std::printf("tracked %zu object%s over %lld frame%s (%s from frame %lld) in %.1f s, %.2f frames/s (model load %.1f s)\n",
               objects, objects == 1 ? "" : "s", static_cast<long long>(done), done == 1 ? "" : "s",

@@ -27,4 +27,8 @@ void note_random_weights(const std::string& model_dir) {
                model_dir.c_str());
 }
 
+void note_compute_path(const Model& model) {
+  if (model.options().precision != "fp32") std::fprintf(stderr, "sam3rt: %s\n", model.compute_path().c_str());
+}
+
 }  // namespace sam3rt::cli

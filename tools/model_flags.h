@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "sam3rt/model.h"
 #include "sam3rt/options.h"
 
 namespace CLI {
@@ -19,5 +20,8 @@ void add_model_flags(CLI::App* cmd, ModelOptions& options, const std::string& hf
 
 // The one line printed when a model has random weights (its masks mean nothing).
 void note_random_weights(const std::string& model_dir);
+// One line on stderr naming the compute path (Model::compute_path) when the user asked
+// for a precision other than fp32: which bf16 kernels run, or that this CPU fell back.
+void note_compute_path(const Model& model);
 
 }  // namespace sam3rt::cli

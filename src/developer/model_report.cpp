@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/modules.h"
+#include "pipeline/placement.h"
 #include "sam3rt/error.h"
 
 namespace sam3rt::developer {
@@ -112,6 +113,13 @@ ModelReport describe_model(const std::string& dir) {
     add(r.text, "keys: %zu problems\n", r.problems.size());
     for (const auto& p : r.problems) r.text += "  " + p + "\n";
   }
+  // What this machine would run it with (the bf16 path is measured here, ~50 ms).
+  io::Placement cpu32, cpu16;
+  cpu32.kernels = cpu16.kernels = pipeline::cpu_kernels("auto", true);
+  cpu16.matmul_dtype = at::kBFloat16;
+  pipeline::choose_bf16_kernels(cpu16);
+  add(r.text, "compute (this CPU): %s\n", pipeline::describe_kernels(cpu32).c_str());
+  add(r.text, "compute (this CPU): %s\n", pipeline::describe_kernels(cpu16).c_str());
   return r;
 }
 

@@ -52,7 +52,7 @@ DType from_scalar_type(at::ScalarType type) {
   SAM3RT_FAIL(kUnsupported, "safetensors: unsupported tensor type ", c10::toString(type));
 }
 
-std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& path, bool populate) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
@@ -69,7 +69,7 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
   if (mapping->size > 0) {
     // MAP_POPULATE reads the whole file in one go: 3x faster than faulting it in page by
     // page on these VMs (toolchain.md §8). Read-only so no page is ever copied.
-    mapping->addr = mmap(nullptr, mapping->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    mapping->addr = mmap(nullptr, mapping->size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
   }
   ::close(fd);
   SAM3RT_CHECK(mapping->size == 0 || mapping->addr != MAP_FAILED, kIo, path,
@@ -84,6 +84,28 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
 }
 
 SafetensorsFile::~SafetensorsFile() = default;
+
+at::Tensor SafetensorsFile::convert_tensor(const at::Tensor& t, at::ScalarType dtype) const {
+  const auto* base = static_cast<const uint8_t*>(mapping_ ? mapping_->addr : nullptr);
+  const auto* data = static_cast<const uint8_t*>(t.data_ptr());
+  const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();
+  const bool in_file = base != nullptr && t.is_cpu() && t.is_contiguous() && data >= base &&
+                       data + bytes <= base + mapping_->size;
+  if (!in_file || bytes == 0) return t.to(dtype);
+  // Whole pages inside the tensor's bytes (a neighbour's page is left alone).
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(data), hi = lo + bytes;
+  const uintptr_t first = lo & ~(page - 1), inner_first = (lo + page - 1) & ~(page - 1), inner_last = hi & ~(page - 1);
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+  // One read-ahead of the tensor's pages instead of a fault per page (Linux 5.14+; on an
+  // older kernel the call fails and the pages fault in as read).
+  (void)madvise(reinterpret_cast<void*>(first), hi - first, MADV_POPULATE_READ);
+  at::Tensor out = t.to(dtype);
+  if (inner_last > inner_first) (void)madvise(reinterpret_cast<void*>(inner_first), inner_last - inner_first, MADV_DONTNEED);
+  return out;
+}
 
 void SafetensorsFile::release_resident_pages() const {
   if (mapping_ && mapping_->size > 0) (void)madvise(mapping_->addr, mapping_->size, MADV_DONTNEED);

@@ -27,7 +27,10 @@ class SafetensorsFile {
  public:
   // Maps and validates `path`. Throws Error(kNotFound / kIo) if it cannot be read,
   // Error(kCorruption) naming the tensor and problem if it is malformed.
-  static std::shared_ptr<const SafetensorsFile> open(const std::string& path);
+  // populate: read the whole file in at once (MAP_POPULATE; fast on these VMs). A model
+  // that converts its weights at load passes false and converts tensor by tensor
+  // (convert_tensor), so that the float32 file is never resident all at once.
+  static std::shared_ptr<const SafetensorsFile> open(const std::string& path, bool populate = true);
 
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
@@ -44,6 +47,10 @@ class SafetensorsFile {
   // that the file's float32 pages stop counting twice. Views stay valid: a page read
   // later is faulted in again from the file.
   void release_resident_pages() const;
+  // t.to(dtype) for a view of this file, reading its pages in one go first and dropping
+  // them from resident memory after (views stay valid: pages fault in again when read).
+  // Other tensors are converted plainly.
+  at::Tensor convert_tensor(const at::Tensor& t, at::ScalarType dtype) const;
   // Zero-copy CPU view of one tensor. Throws Error(kNotFound) naming the key.
   at::Tensor tensor(std::string_view name) const;
   at::Tensor tensor(const TensorInfo& info) const;

@@ -84,6 +84,11 @@ at::Tensor WeightStore::take_on_host(const std::string& key, const std::vector<i
   return t;
 }
 
+at::Tensor WeightStore::convert(const at::Tensor& t, at::ScalarType dtype) const {
+  if (t.scalar_type() == dtype) return t;
+  return file_ ? file_->convert_tensor(t, dtype) : t.to(dtype);
+}
+
 std::vector<std::string> WeightStore::problems() const {
   std::vector<std::string> out;
   for (const auto& m : missing_) out.push_back("missing " + m);

@@ -85,6 +85,9 @@ class WeightStore {
 
   // See WeightScope::take. `key` is the full checkpoint name.
   at::Tensor take(const std::string& key, const std::vector<int64_t>& shape, DType dtype);
+  // t (a tensor take() returned) in another dtype; for a checkpoint file, converted so that
+  // its float32 pages do not stay resident (SafetensorsFile::convert_tensor).
+  at::Tensor convert(const at::Tensor& t, at::ScalarType dtype) const;
 
   // Every key taken so far, in order, with its expected shape and dtype.
   const std::vector<ExpectedTensor>& expected() const { return expected_; }
@@ -128,6 +131,8 @@ class WeightScope {
   // `shape`. A missing key or another shape is recorded in the store (see finish()) and a
   // placeholder of `shape` is returned.
   at::Tensor take(std::string_view leaf, const std::vector<int64_t>& shape) const;
+  // WeightStore::convert.
+  at::Tensor convert(const at::Tensor& t, at::ScalarType dtype) const { return store_->convert(t, dtype); }
   at::Tensor take(std::string_view leaf, const std::vector<int64_t>& shape, DType dtype) const;
 
   const std::string& prefix() const { return prefix_; }

@@ -40,7 +40,7 @@ namespace {
 // A multiplying layer's tensor in the placement's matmul dtype.
 at::Tensor for_matmul(const at::Tensor& t, const io::WeightScope& s) {
   const at::ScalarType dt = s.placement().matmul_dtype;
-  return t.defined() && t.scalar_type() != dt ? t.to(dt) : t;
+  return t.defined() && t.scalar_type() != dt ? s.convert(t, dt) : t;
 }
 
 // Runs op on x in the weights' dtype and returns x's dtype.

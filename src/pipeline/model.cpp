@@ -91,7 +91,10 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
       pipeline::choose_bf16_kernels(impl->placement);
     }
     impl->config = load_model_config((dir / "config.json").string());
-    impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string());
+    // Weights converted at load (bf16) are read tensor by tensor, so that the float32 file
+    // is never resident all at once (peak memory); float32 CPU weights are views of it.
+    const bool converts = impl->placement.matmul_dtype != at::kFloat && impl->placement.device.is_cpu();
+    impl->file = io::SafetensorsFile::open((dir / "model.safetensors").string(), /*populate=*/!converts);
     {
       io::WeightStore store(impl->file);
       store.set_placement(impl->placement);
@@ -99,9 +102,8 @@ std::shared_ptr<const Model> Model::load(const ModelOptions& options) {
       store.finish((dir / "model.safetensors").string());
     }
     // Weights copied at load (bf16, or on a GPU): the file's pages need not stay resident.
-    if (impl->placement.matmul_dtype != at::kFloat || !impl->placement.device.is_cpu()) {
-      impl->file->release_resident_pages();
-    }
+    // Copied weights (bf16, or on a GPU): the file's pages need not stay resident.
+    if (converts || !impl->placement.device.is_cpu()) impl->file->release_resident_pages();
     if (impl->modules->detector) {
       const fs::path vocab_json = dir / "vocab.json", merges = dir / "merges.txt";
       if (fs::is_regular_file(vocab_json) && fs::is_regular_file(merges)) {

@@ -90,12 +90,14 @@ class Recorder {
                double max_abs_tolerance = -1.0) {
     report_.results.push_back(compare_tensors(name, ours, ref, tolerance));
     report_.results.back().max_abs_tolerance = max_abs_tolerance;
+    report_.results.back().abs_floor = options_.abs_floor;
     if (options_.on_result) options_.on_result(report_.results.back());
   }
   void skip(const std::string& what) { report_.skipped.push_back(what); }
   // A comparison made elsewhere (the video verifiers).
   void add(const TensorComparison& c) {
     report_.results.push_back(c);
+    report_.results.back().abs_floor = options_.abs_floor;
     if (options_.on_result) options_.on_result(report_.results.back());
   }
 

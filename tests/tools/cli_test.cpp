@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/image.h"
+#include "nn/cpu/gemm.h"
 #include "render/coco_rle.h"
 #include "testing/cli.h"
 #include "testing/fixture.h"
@@ -158,6 +159,28 @@ TEST_F(Cli, VerifyPassesTokenizerAndImageFixtures) {
   ASSERT_EQ(std::sscanf(last_line(r.output).c_str(), "verify: %d/%d", &passed, &total), 2);
   EXPECT_EQ(passed, total);
   EXPECT_GE(total, 140);
+}
+
+// bf16 products on this CPU (own AVX512-BF16 kernels, oneDNN, or the fp32 fallback: the
+// compute line says which) within bf16's stated tolerances on the tiny fixtures, image and
+// video; and not within fp32's.
+TEST_F(Cli, VerifyBf16WithinItsStatedTolerances) {
+  for (const char* f : {"sam3-tiny-seed0/sam3_image", "sam3-tiny-seed0/sam3_tracker_video", "sam2-tiny-seed0/sam2_tracker",
+                        "sam2-baseplus-seed1/sam2_tracker_video"}) {
+    CliRun r = run_cli(std::string("verify ") + data(f) + " --precision bf16");
+    EXPECT_EQ(r.code, 0) << f << ": " << last_line(r.output);
+    EXPECT_NE(last_line(r.output).find("held to rel-L2 <= 0.1 or max_abs <= 0.05"), std::string::npos)
+        << last_line(r.output);
+    int passed = 0, total = 0;
+    ASSERT_EQ(std::sscanf(last_line(r.output).c_str(), "verify: %d/%d", &passed, &total), 2) << f;
+    EXPECT_EQ(passed, total) << f;
+    EXPECT_GE(total, 100) << f;
+  }
+  // Really bf16 where the CPU has bf16 products: fp32's tolerance fails it (a CPU without
+  // them runs fp32 and passes).
+  const nn::cpu::Bf16Support cpu = nn::cpu::bf16_support();
+  const CliRun r = run_cli("verify " + data("sam3-tiny-seed0/sam3_image") + " --precision bf16 --tolerance 1e-4 --abs-floor 0");
+  EXPECT_EQ(r.code, cpu.avx512_bf16 || cpu.amx_bf16 ? 1 : 0) << last_line(r.output);
 }
 
 TEST_F(Cli, VerifyFailsOnATightToleranceAndOnANonFixture) {
