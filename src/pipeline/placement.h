@@ -20,9 +20,10 @@ io::Placement parse_placement(const std::string& device, const std::string& prec
 io::CpuKernels cpu_kernels(const std::string& cpu_gemm, bool fused_attention);
 
 // bf16 on the CPU: where the CPU has neither AVX512-BF16 nor AMX-BF16 the products fall
-// back to fp32 (matmul_dtype float, precision_note says why); otherwise the faster of the
-// own AVX512-BF16 GEMM and ATen's bf16 product (oneDNN, AMX tiles where present), measured
-// once per process (nn::cpu::gemm_bf16_measured). SAM3RT_BF16_GEMM=own|aten in the
+// back to fp32 (matmul_dtype float, precision_note says why); otherwise the own
+// AVX512-BF16 GEMM (float32 outputs), unless ATen's bf16 product (oneDNN, AMX tiles where
+// present; bf16 outputs) measured more than 1.5x faster, once per process
+// (nn::cpu::gemm_bf16_measured). SAM3RT_BF16_GEMM=own|aten in the
 // environment overrides the measurement. No-op for fp32 or a GPU.
 void choose_bf16_kernels(io::Placement& placement);
 
