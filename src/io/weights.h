@@ -51,6 +51,7 @@ class WeightScope;
 struct CpuKernels {
   bool own_gemm = true;         // float32 linear layers on the own AVX-512 GEMM, else the BLAS
   bool own_bf16_gemm = false;   // bf16 linear layers on the own AVX512-BF16 GEMM, else ATen (oneDNN)
+  bool bf16_attention = true;   // with bf16 products: attention's two products in bf16 too
   bool fused_attention = true;  // the fused AVX-512 / AVX2 attention, else the chunked path
 };
 

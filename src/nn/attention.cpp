@@ -214,7 +214,7 @@ Attention::Attention(const io::WeightScope& s, int64_t dim, int64_t heads, int64
 AttentionKernel attention_kernel(const io::Placement& placement) {
   AttentionKernel k;
   k.fused_cpu = placement.kernels.fused_attention;
-  k.bf16_cpu = placement.device.is_cpu() && placement.matmul_dtype == at::kBFloat16;
+  k.bf16_cpu = placement.device.is_cpu() && placement.matmul_dtype == at::kBFloat16 && placement.kernels.bf16_attention;
   return k;
 }
 

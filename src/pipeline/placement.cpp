@@ -71,6 +71,9 @@ void choose_bf16_kernels(io::Placement& p) {
     p.precision_note = "bf16 requested, but this CPU has neither AMX-BF16 nor AVX512-BF16: running fp32";
     return;
   }
+  if (const char* env = std::getenv("SAM3RT_BF16_ATTENTION"); env != nullptr && std::strcmp(env, "off") == 0) {
+    p.kernels.bf16_attention = false;
+  }
   std::string choice = "auto";
   if (const char* env = std::getenv("SAM3RT_BF16_GEMM"); env != nullptr && *env != '\0') {
     choice = env;
@@ -114,7 +117,7 @@ std::string describe_kernels(const io::Placement& p) {
   }
   if (!p.kernels.fused_attention) {
     s += ", attention on ATen (fp32)";
-  } else if (bf16 && nn::cpu::fused_attention_bf16_available()) {
+  } else if (bf16 && p.kernels.bf16_attention && nn::cpu::fused_attention_bf16_available()) {
     s += ", attention on the fused kernel with bf16 products (fp32 softmax)";
   } else {
     s += ", attention on the fused fp32 kernel";
