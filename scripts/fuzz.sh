@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh                   # every target, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh  # longer
-#   scripts/fuzz.sh config            # one target (safetensors, config)
+#   scripts/fuzz.sh config            # one target (safetensors, config, prompt_args, tokenizer)
 #
 # The targets are built straight with clang (no CMake, no ATen): they only need the
 # ATen-free parsers, include/ and nlohmann-json; fuzz/<target>.dict, when present, is
@@ -33,15 +33,17 @@ fi
 
 # shellcheck disable=SC2054
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -Iinclude -Isrc)
+       -Iinclude -Isrc -Itools)
 
 # target -> its sources
 declare -A sources=(
   [safetensors]="fuzz/safetensors_fuzz.cpp src/io/safetensors_format.cpp"
   [config]="fuzz/config_fuzz.cpp src/io/config.cpp"
+  [prompt_args]="fuzz/prompt_args_fuzz.cpp tools/prompt_args.cpp"
+  [tokenizer]="fuzz/tokenizer_fuzz.cpp src/text/clip_tokenizer.cpp -lz"
 )
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(safetensors config); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(safetensors config prompt_args tokenizer); fi
 
 mkdir -p "$out"
 for t in "${targets[@]}"; do

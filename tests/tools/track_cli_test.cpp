@@ -222,6 +222,9 @@ TEST_F(TrackCli, BadInputIsOneLineAndExitOne) {
   expect_one_line_error(v + " --point 6:10,10" + o, "frame 6 is past the end of the video");
   expect_one_line_error(v + " --box 9:1,1,20,20@3" + o, "has 6 frames, 0..5");
   expect_one_line_error(v + " --point 0:300,10" + o, "outside the 240x136 video");
+  // Not finite (found by fuzz/prompt_args_fuzz.cpp's invariant: std::stof reads them).
+  expect_one_line_error(v + " --point 0:nan,10" + o, "'nan' is not a finite number");
+  expect_one_line_error(v + " --box 0:1,1,inf,20" + o, "'inf' is not a finite number");
   expect_one_line_error(v + " --box 0:1,1,20,20 --box 0:5,5,30,30" + o, "already has a box on frame 0");
   expect_one_line_error(v + " --text person --point 0:10,10" + o, "either text or clicks");
   expect_one_line_error(v + " --point 0:10,10@1 --point 0:20,20@2 --max-objects 1" + o, "--max-objects is 1");
