@@ -21,7 +21,10 @@ int compute_threads();
 
 // Runs fn(task, worker) for every task in [0, n) on up to `threads` threads; worker is in
 // [0, threads), the calling thread is worker 0. Tasks are handed out in order, one at a
-// time. Threads block rather than spin, and exist only during the call. The first
+// time. The helpers are a process-wide pool started at the first call and kept asleep
+// between calls (no thread is created per call); a second caller while the pool is busy
+// (concurrent requests), or one asking for more threads than the pool has, gets threads
+// of its own for the call. A call made from inside a task runs inline. The first
 // exception thrown by fn is rethrown after every thread has stopped.
 void parallel_tasks(int64_t n, int threads, const std::function<void(int64_t task, int worker)>& fn);
 
