@@ -33,22 +33,26 @@ bool gemm_available() {
 }
 
 namespace {
+// Seconds of the fastest of 3 runs after one warm-up (packing buffers, threads, oneDNN's
+// kernel generation).
+template <typename Run>
+double best_of_3(Run&& run) {
+  using Clock = std::chrono::steady_clock;
+  run();
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = Clock::now();
+    run();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
 bool measure() {
   if (!gemm_available()) return false;
-  using Clock = std::chrono::steady_clock;
   const int64_t M = 1536, K = 1024, N = 1024;
   const at::Tensor a = at::randn({M, K}), w = at::randn({N, K}), wt = w.t().contiguous();
   at::Tensor c = at::empty({M, N});
-  auto best_of_3 = [](auto&& run) {
-    run();  // warm-up: packing buffers, thread start
-    double best = 1e30;
-    for (int i = 0; i < 3; ++i) {
-      const auto t0 = Clock::now();
-      run();
-      best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    return best;
-  };
   const double own = best_of_3([&] {
     gemm_abt(M, N, K, a.data_ptr<float>(), K, w.data_ptr<float>(), K, nullptr, c.data_ptr<float>(), N, false,
              compute_threads());
@@ -85,22 +89,12 @@ Bf16Support detect_bf16() {
 }
 
 Bf16Rates measure_bf16() {
-  using Clock = std::chrono::steady_clock;
   const int64_t M = 1536, K = 1024, N = 1024;
   const double flop = 2.0 * static_cast<double>(M * N * K);
   const at::Tensor a = at::randn({M, K}), w = at::randn({N, K}).to(at::kBFloat16);
   const at::Tensor a16 = a.to(at::kBFloat16), wt = w.t().contiguous();
   at::Tensor c = at::empty({M, N}), c16 = at::empty({M, N}, at::kBFloat16);
-  auto rate = [&](auto&& run) {
-    run();  // warm-up: packing buffers, thread start, oneDNN's kernel generation
-    double best = 1e30;
-    for (int i = 0; i < 3; ++i) {
-      const auto t0 = Clock::now();
-      run();
-      best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    return flop / best * 1e-9;
-  };
+  auto rate = [&](auto&& run) { return flop / best_of_3(run) * 1e-9; };
   Bf16Rates r;
   if (gemm_bf16_available()) {
     r.own = rate([&] {
@@ -143,6 +137,30 @@ void convert_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 #else
   (void)src, (void)dst, (void)n;
 #endif
+}
+
+void gemm_column_ranges(int64_t M, int64_t N, int64_t panel, const float* bias, float* C, int64_t ldc,
+                        bool accumulate, int threads, const std::function<void(int64_t, int64_t)>& columns) {
+  const int64_t panels = (N + panel - 1) / panel;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, panels));
+  const int64_t per = (panels + parts - 1) / parts;
+  parallel_tasks(parts, static_cast<int>(parts), [&](int64_t t, int) {
+    const int64_t j_begin = t * per * panel, j_end = std::min(N, (t + 1) * per * panel);
+    if (j_begin >= j_end) return;
+    for (int64_t i = 0; i < M; ++i) {  // C starts as bias (or 0), or keeps its values
+      float* row = C + i * ldc;
+      if (!accumulate) {
+        if (bias != nullptr) {
+          std::copy(bias + j_begin, bias + j_end, row + j_begin);
+        } else {
+          std::fill(row + j_begin, row + j_end, 0.0f);
+        }
+      } else if (bias != nullptr) {
+        for (int64_t j = j_begin; j < j_end; ++j) row[j] += bias[j];
+      }
+    }
+    columns(j_begin, j_end);
+  });
 }
 
 void gemm_abt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace sam3rt::nn::cpu {
 
@@ -55,6 +56,12 @@ void gemm_abt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
 
 // n float32 values -> bf16 bit patterns, rounded to nearest even. Requires gemm_bf16_available().
 void convert_to_bf16(const float* src, uint16_t* dst, int64_t n);
+
+// The driver both kernels share: C's columns split into ranges of whole `panel`-column
+// panels, one per thread (at most `threads`); each range of C starts as bias (or 0), or
+// gets bias added when accumulating, then columns(j_begin, j_end) adds the product.
+void gemm_column_ranges(int64_t M, int64_t N, int64_t panel, const float* bias, float* C, int64_t ldc,
+                        bool accumulate, int threads, const std::function<void(int64_t, int64_t)>& columns);
 
 #if defined(__x86_64__)
 void gemm_abt_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W,

@@ -133,25 +133,7 @@ void gemm_abt_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const float* A, i
     const int64_t r0 = M * t / row_parts, r1 = M * (t + 1) / row_parts;
     for (int64_t r = r0; r < r1; ++r) to_bf16(A + r * lda, a16.get() + r * K, K);
   });
-  // Column ranges in whole 32-column panels, one per thread.
-  const int64_t panels = (N + kNr - 1) / kNr;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, panels));
-  const int64_t per = (panels + parts - 1) / parts;
-  parallel_tasks(parts, static_cast<int>(parts), [&](int64_t t, int) {
-    const int64_t j_begin = t * per * kNr, j_end = std::min(N, (t + 1) * per * kNr);
-    if (j_begin >= j_end) return;
-    for (int64_t i = 0; i < M; ++i) {  // C starts as bias (or 0), or keeps its values
-      float* row = C + i * ldc;
-      if (!accumulate) {
-        if (bias != nullptr) {
-          std::copy(bias + j_begin, bias + j_end, row + j_begin);
-        } else {
-          std::fill(row + j_begin, row + j_end, 0.0f);
-        }
-      } else if (bias != nullptr) {
-        for (int64_t j = j_begin; j < j_end; ++j) row[j] += bias[j];
-      }
-    }
+  gemm_column_ranges(M, N, kNr, bias, C, ldc, accumulate, threads, [&](int64_t j_begin, int64_t j_end) {
     if (K > 0) gemm_columns(M, K, a16.get(), K, W, ldw, C, ldc, j_begin, j_end);
   });
 }
