@@ -25,7 +25,7 @@
 # HISTORY    (environment) VideoOptions::history_radius, default 0 (bounded); -1 keeps every
 #            frame's memory: a control run that must FAIL, showing the measurement sees growth
 #
-# BUILD_DIR (default: build) must hold a built libsam3rt.a and the sam3rt CLI; the program
+# BUILD_DIR (default: build) must hold a built libsam3rt.so and the sam3rt CLI; the program
 # is compiled next to them as video_memory. It has its own main(), so it lives in
 # bench/video/, outside bench/*.cpp, which the sam3rt_bench target globs.
 set -euo pipefail
@@ -38,15 +38,12 @@ lengths=${3:-300 1000}
 objects=${4:-1}
 threads=${5:-1}
 
-if [ ! -f "$build/libsam3rt.a" ] || [ ! -x "$build/sam3rt" ]; then
+if [ ! -f "$build/libsam3rt.so" ] || [ ! -x "$build/sam3rt" ]; then
   echo "video_memory.sh: build sam3rt first (cmake --build $build)" >&2
   exit 1
 fi
 
-libs=(-ltorch_cpu -lc10 -lz -pthread)
-if grep -q '^SAM3RT_WITH_OPENCV:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-  libs=(-lopencv_videoio -lopencv_imgcodecs -lopencv_imgproc -lopencv_core "${libs[@]}")
-fi
+libs=(-L"$build" -lsam3rt -Wl,-rpath,"$build" -ltorch_cpu -lc10 -pthread)
 linker=()
 if command -v ld.lld >/dev/null; then linker=(-fuse-ld=lld); fi
 cxx=${CXX:-c++}
@@ -56,7 +53,7 @@ exe=$build/video_memory
 $cxx -std=c++20 -O2 -DNDEBUG -D_GLIBCXX_USE_CXX11_ABI=1 -DAT_PER_OPERATOR_HEADERS \
   -DTORCH_ASSERT_ONLY_METHOD_OPERATORS -I"$root/include" -I"$root/src" -c "$root/bench/video/video_memory.cpp" \
   -o "$exe.o"
-c++ "${linker[@]}" "$exe.o" "$build/libsam3rt.a" "${libs[@]}" -o "$exe"
+c++ "${linker[@]}" "$exe.o" "${libs[@]}" -o "$exe"
 
 if [ ! -f "$model/model.safetensors" ]; then
   echo "video_memory.sh: writing a tiny random sam3_video checkpoint to $model" >&2

@@ -57,6 +57,7 @@ class Model {
   std::string compute_path() const;
   bool can_segment_concepts() const;  // has the detector (text / exemplar prompts)
   bool can_segment_objects() const;   // has the tracker (points / box / mask prompts)
+  bool can_track_video() const;       // has the tracker's memory (VideoSession)
   int64_t image_size() const;         // model input side, 1008 for facebook/sam3
   // Side 4G of the tracker's low-resolution mask logits (288 for facebook/sam3); 0 when
   // the model has no tracker.

@@ -111,6 +111,7 @@ struct CandidateInfo {
   float iou = 0;             // predicted IoU
   float object_score = 0;    // sigmoid(object-score logit)
   bool best = false;         // the highest predicted IoU of the answer
+  at::Tensor low_res_logits; // [4G, 4G] float32 logits of this candidate (ObjectPrompt::mask_input)
 };
 
 // The answer to a SegmentRequest, in the one form every output is rendered from

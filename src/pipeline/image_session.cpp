@@ -391,7 +391,7 @@ ImageAnswer ImageSession::run(const SegmentRequest& request) {
     for (int i : order) {
       const ObjectMask& c = r.candidates[i];
       a.instances.push_back(Instance{"object", c.iou, c.object_score, c.box, c.mask, c.area});
-      a.candidates.push_back(CandidateInfo{i, c.iou, c.object_score, i == r.best});
+      a.candidates.push_back(CandidateInfo{i, c.iou, c.object_score, i == r.best, r.low_res_logits[i]});
     }
     a.object_prompt = std::move(p);
     a.mask_input_name = request.mask_input_name;

@@ -1,6 +1,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/ops/tensor.h>
 
+#include <dlfcn.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -166,6 +168,9 @@ size_t Model::estimated_image_bytes(int64_t width, int64_t height) const {
 std::string Model::type_name() const { return model_type_name(impl_->config.type); }
 bool Model::can_segment_concepts() const { return impl_->modules->detector.has_value(); }
 bool Model::can_segment_objects() const { return impl_->modules->tracker.has_value(); }
+bool Model::can_track_video() const {
+  return impl_->modules->tracker.has_value() && impl_->modules->tracker->memory.has_value();
+}
 int64_t Model::low_res_mask_size() const {
   return impl_->modules->tracker ? 4 * impl_->modules->tracker->prompt_encoder.grid() : 0;
 }
@@ -199,6 +204,12 @@ std::string find_bpe_vocab(const std::string& explicit_path) {
   std::vector<fs::path> dirs;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  // The folder this library was loaded from (an installed libsam3rt.so used by another
+  // program, e.g. Python): PREFIX/lib/../share/sam3rt.
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&find_bpe_vocab), &info) != 0 && info.dli_fname != nullptr) {
+    dirs.push_back(fs::path(info.dli_fname).parent_path() / "../share/sam3rt");
+  }
   if (!ec) {
     const fs::path bin = exe.parent_path();
     dirs.push_back(bin / "../share/sam3rt");  // installed
