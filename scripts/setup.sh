@@ -10,6 +10,7 @@ packages=(
   libopencv-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev libstb-dev libcpp-httplib-dev
   libgtest-dev libbenchmark-dev
+  python3-pytest python3-numpy
 )
 
 missing=()
