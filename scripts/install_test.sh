@@ -35,8 +35,9 @@ cmake --build "$work/click" >"$work/build.log"
 
 # C: pkg-config.
 export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
+# The .pc file names the configured prefix; this install went elsewhere.
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror "$root/examples/click_c.c" $(pkg-config --cflags --libs sam3rt) \
+cc -std=c11 -Wall -Werror "$root/examples/click_c.c" $(pkg-config --define-variable=prefix="$prefix" --cflags --libs sam3rt) \
   -Wl,-rpath,"$prefix/$libdir" -o "$work/click_c"
 "$work/click_c" "$model" "$image" "${clicks[@]}" >"$work/c.txt"
 
