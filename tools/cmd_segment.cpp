@@ -108,10 +108,7 @@ SegmentRequest request_from_flags(const SegmentArgs& a, int64_t height, int64_t 
   for (const auto& b : a.boxes) r.boxes.push_back(parse_box(b));
   for (const auto& p : a.points) r.points.push_back(parse_point(p));
   if (!a.mask_input.empty()) {
-    const at::Tensor m = decode_image(a.mask_input);
-    SAM3RT_CHECK(m.size(0) == height && m.size(1) == width, kInvalidArgument, "--mask-input ", a.mask_input, " is ",
-                 m.size(1), "x", m.size(0), " but the image is ", width, "x", height);
-    r.mask_input = m.select(2, 0).gt(127);
+    r.mask_input = decode_mask(a.mask_input, width, height);
     r.mask_input_name = a.mask_input;
   }
   if (a.multimask) r.multimask = true;

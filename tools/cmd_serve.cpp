@@ -61,7 +61,15 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--host", a->options.host, "address to bind (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", a->options.port, "TCP port (0 = any free port, printed on start)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--http-threads", a->options.http_threads, "connection threads")->check(CLI::Range(1, 1024));
+  cmd->add_option("--http-threads", a->options.http_threads, "requests read, handled and answered at once")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-connections", a->options.max_connections, "connections open at once")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--head-timeout", a->options.head_timeout_seconds,
+                  "seconds from a request head's first byte to its end (else 408)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--body-timeout", a->options.body_timeout_seconds, "seconds from a head's end to its body's end")
+      ->check(CLI::Range(1, 86400));
   cmd->add_option("--inference-slots", a->options.inference_slots, "model runs at once; the rest queue")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--cache-mb", a->cache_mb, "memory budget of the image-feature cache (LRU), MiB")

@@ -128,10 +128,7 @@ void run_track(const TrackArgs& a) {
   std::map<size_t, at::Tensor> mask_images;
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].option != "--mask") continue;
-    const at::Tensor m = decode_image(prompts[i].path);
-    SAM3RT_CHECK(m.size(0) == H && m.size(1) == W, kInvalidArgument, "--mask '", prompts[i].text, "': the mask is ",
-                 m.size(1), "x", m.size(0), " but the video is ", W, "x", H);
-    mask_images[i] = m.select(2, 0).gt(127);
+    mask_images[i] = decode_mask(prompts[i].path, W, H);
   }
 
   const auto t_load = Clock::now();

@@ -36,6 +36,13 @@ at::Tensor decode_image(const std::string& path);
 // An encoded image held in memory; `name` names it in error messages.
 at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name = "image");
 
+// A binary mask (an object prompt) from an image file or its bytes: pixels whose first
+// channel is above 127 are the object. [height, width] bool. Decoding errors as above; a
+// file of another size is Error(kInvalidArgument) giving both sizes.
+at::Tensor decode_mask(const std::string& path, int64_t width, int64_t height);
+at::Tensor decode_mask(const uint8_t* data, size_t size, int64_t width, int64_t height,
+                       const std::string& name = "mask");
+
 // (width, height) from a PNG (IHDR) or JPEG (SOFn) header without decoding, or nullopt
 // for other or unreadable data: to refuse huge images before decoding them.
 std::optional<std::pair<int64_t, int64_t>> probe_image_size(const uint8_t* data, size_t size);

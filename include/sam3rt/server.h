@@ -7,8 +7,10 @@
 //   ...
 //   server.stop();                              // finishes in-flight requests, joins
 //
-// Connections are served by a pool of `http_threads` threads (cpp-httplib's). They parse
-// requests and hand the model work (decoding and encoding an upload; segmenting and
+// One thread accepts connections and waits for request heads (poll); a slow or idle
+// client holds a socket for a bounded time, never a thread. A complete request goes to a
+// pool of `http_threads` threads, which read its body, parse and route it (cpp-httplib) and
+// hand the model work (decoding and encoding an upload; segmenting and
 // rendering the answer) to a second pool of `inference_slots` threads, so at most that
 // many model runs happen at once, big tensors are allocated by a few long-lived threads
 // only, and cheap requests (health, model, the page) never queue behind inference.
@@ -32,17 +34,22 @@ namespace sam3rt::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback only unless asked otherwise
   int port = 8080;                 // 0 = any free port (start() returns it)
-  int http_threads = 32;           // connection / request threads (cpp-httplib's pool)
+  int http_threads = 32;           // requests read, handled and answered at once
   int inference_slots = 2;         // model threads: runs (encode, segment) at once; others queue
   size_t max_body_bytes = size_t{32} << 20;   // larger request bodies -> 413
   int64_t max_image_pixels = 40'000'000;      // larger images -> 413
   size_t max_prompts = 32;         // texts + boxes + points of one request; more -> 400
   size_t max_text_chars = 256;     // longer texts -> 400
   size_t cache_bytes = size_t{2} << 30;       // feature cache budget (LRU eviction)
-  // A keep-alive connection holds an HTTP thread: it is closed after this many idle
-  // seconds or this many requests, so that connections beyond http_threads get a turn.
+  // Connections: at most max_connections open (more wait in the accept backlog); an idle
+  // keep-alive connection is closed after keep_alive_seconds, and after keep_alive_requests
+  // requests; a request head must arrive within head_timeout_seconds of its first byte
+  // (else 408), its body within body_timeout_seconds of the head.
   int keep_alive_seconds = 5;
   int keep_alive_requests = 20;
+  int head_timeout_seconds = 10;
+  int body_timeout_seconds = 60;
+  size_t max_connections = 500;
   bool log_requests = false;       // one line per request on stderr
 };
 

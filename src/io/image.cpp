@@ -1,6 +1,7 @@
 #include "io/image.h"
 
 #include <ATen/ops/empty.h>
+#include <ATen/ops/gt.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -448,7 +449,10 @@ at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& nam
   }
 }
 
-at::Tensor decode_image(const std::string& path) {
+namespace {
+
+// The bytes of the image file at `path` (errors as decode_image(path) documents).
+std::vector<uint8_t> read_image_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
@@ -474,7 +478,26 @@ at::Tensor decode_image(const std::string& path) {
     SAM3RT_CHECK(bytes.size() <= static_cast<size_t>(INT_MAX), kUnsupported, "image ", path,
                  ": larger than 2 GiB");
   }
+  return bytes;
+}
+
+}  // namespace
+
+at::Tensor decode_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_image_file(path);
   return decode_image(bytes.data(), bytes.size(), path);
+}
+
+at::Tensor decode_mask(const uint8_t* data, size_t size, int64_t width, int64_t height, const std::string& name) {
+  const at::Tensor rgb = decode_image(data, size, name);  // [H, W, 3]
+  SAM3RT_CHECK(rgb.size(0) == height && rgb.size(1) == width, kInvalidArgument, "mask ", name, " is ", rgb.size(1), "x",
+               rgb.size(0), " but the image is ", width, "x", height);
+  return rgb.select(2, 0).gt(127);  // [H, W] bool
+}
+
+at::Tensor decode_mask(const std::string& path, int64_t width, int64_t height) {
+  const std::vector<uint8_t> bytes = read_image_file(path);
+  return decode_mask(bytes.data(), bytes.size(), width, height, path);
 }
 
 std::vector<uint8_t> encode_png(const at::Tensor& image) {

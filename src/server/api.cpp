@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 
@@ -25,6 +26,68 @@ std::string error_body(int status, const std::string& code, const std::string& m
   j["error"] = {{"status", status}, {"code", code}, {"message", message}};
   // Messages may quote client input: replace invalid UTF-8 rather than throw.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string http_error_response(int status, const std::string& code, const std::string& message) {
+  const char* reason = "Error";
+  switch (status) {
+    case 400: reason = "Bad Request"; break;
+    case 408: reason = "Request Timeout"; break;
+    case 413: reason = "Payload Too Large"; break;
+    case 431: reason = "Request Header Fields Too Large"; break;
+    case 503: reason = "Service Unavailable"; break;
+    default: break;
+  }
+  const std::string body = error_body(status, code, message);
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string refuse_request_head(std::string_view head, size_t max_body_bytes) {
+  const auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
+    return v;
+  };
+  std::optional<uint64_t> length;
+  size_t pos = head.find('\n');  // past the request line
+  while (pos != std::string_view::npos && pos + 1 < head.size()) {
+    const size_t start = pos + 1;
+    const size_t end = head.find('\n', start);
+    const std::string_view line = head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    pos = end;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;  // httplib's to judge
+    const std::string name = lower(trim(line.substr(0, colon)));
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (name == "content-length") {
+      const bool digits = !value.empty() && value.size() <= 19 &&
+                          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits) {
+        return http_error_response(400, "bad request",
+                                   "Content-Length must be a decimal number of bytes, got '" +
+                                       std::string(value.substr(0, 40)) + "'");
+      }
+      const uint64_t v = std::stoull(std::string(value));
+      if (length && *length != v) return http_error_response(400, "bad request", "two different Content-Length headers");
+      length = v;
+      if (v > max_body_bytes) {
+        return http_error_response(413, "payload too large",
+                                   "request body of " + std::to_string(v) + " bytes; the limit is " +
+                                       std::to_string(max_body_bytes) + " bytes");
+      }
+    } else if (name == "transfer-encoding" && lower(value) != "chunked") {
+      return http_error_response(400, "bad request",
+                                 "unsupported Transfer-Encoding '" + std::string(value.substr(0, 40)) + "'");
+    }
+  }
+  return {};
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,17 @@ int http_status_for(ErrorCode code);
 
 // {"error": {"status": 400, "code": "invalid argument", "message": "..."}}
 std::string error_body(int status, const std::string& code, const std::string& message);
+
+// A whole HTTP/1.1 answer carrying error_body, with Connection: close: for the connection
+// loop, which answers some requests before httplib sees them.
+std::string http_error_response(int status, const std::string& code, const std::string& message);
+
+// Checks a request head (request line and headers, up to the blank line) for what must be
+// refused before its body is read: a Content-Length that is not a plain decimal number or
+// is given twice with different values (400), one above `max_body_bytes` (413), a
+// Transfer-Encoding other than chunked (400). Returns the answer to send, or an empty
+// string when the head may go on to httplib.
+std::string refuse_request_head(std::string_view head, size_t max_body_bytes);
 
 struct RequestLimits {
   size_t max_prompts = 32;     // texts + boxes + points

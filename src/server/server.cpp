@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api.h"
+#include "connection_loop.h"
 #include "page.h"
 #include "sam3rt/image.h"
 #include "sam3rt/render.h"
@@ -101,6 +102,17 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
+// httplib parses, routes and answers; the connection loop (connection_loop.h) owns the
+// sockets. process_request is httplib's protected entry for one request on a stream.
+class Router : public httplib::Server {
+ public:
+  bool serve(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, nullptr);
+  }
+  // The socket bind_to_port made, now the caller's to listen on and close.
+  int take_listener() { return static_cast<int>(svr_sock_.exchange(INVALID_SOCKET)); }
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -111,8 +123,9 @@ struct Server::Impl {
   const ServerOptions options;
   SessionCache cache;
   WorkerPool workers;   // declared before `http`: outlives the HTTP threads that wait on it
-  httplib::Server http;
-  std::thread thread;
+  Router http;
+  std::unique_ptr<ConnectionLoop> loop;  // made by start()
+  std::thread thread;                    // runs the loop
   std::mutex stop_mutex;  // serialises stop() (a signal thread and the destructor)
   std::mutex state_mutex;
   std::condition_variable state_cv;
@@ -314,10 +327,11 @@ Server::Server(std::shared_ptr<const Model> model, ServerOptions options) {
   SAM3RT_CHECK(options.inference_slots >= 1, kInvalidArgument, "inference_slots must be at least 1");
   SAM3RT_CHECK(options.max_body_bytes > 0 && options.max_image_pixels > 0 && options.max_prompts > 0,
                kInvalidArgument, "server limits must be positive");
+  SAM3RT_CHECK(options.head_timeout_seconds >= 1 && options.body_timeout_seconds >= 1 && options.max_connections >= 1 &&
+                   options.keep_alive_seconds >= 0,
+               kInvalidArgument, "server timeouts and max_connections must be positive");
   impl_ = std::make_unique<Impl>(std::move(model), std::move(options));
   Impl& s = *impl_;
-  const size_t threads = static_cast<size_t>(s.options.http_threads);
-  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a second
   // server silently share (and split the traffic of) a port already in use.
   s.http.set_socket_options([](socket_t sock) {
@@ -325,10 +339,9 @@ Server::Server(std::shared_ptr<const Model> model, ServerOptions options) {
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   s.http.set_payload_max_length(s.options.max_body_bytes);
+  // Only for the Keep-Alive header httplib writes; the loop enforces both.
   s.http.set_keep_alive_timeout(s.options.keep_alive_seconds);
   s.http.set_keep_alive_max_count(static_cast<size_t>(std::max(1, s.options.keep_alive_requests)));
-  s.http.set_read_timeout(30);
-  s.http.set_write_timeout(30);
   s.routes();
 }
 
@@ -356,28 +369,31 @@ int Server::start() {
                  " (address in use, or not an address of this machine)");
   }
   s.port = port;
+  LoopOptions lo;
+  lo.threads = s.options.http_threads;
+  lo.idle_timeout_s = s.options.keep_alive_seconds;
+  lo.keep_alive_requests = std::max(1, s.options.keep_alive_requests);
+  lo.head_timeout_s = s.options.head_timeout_seconds;
+  lo.body_timeout_s = s.options.body_timeout_seconds;
+  lo.max_connections = s.options.max_connections;
+  s.loop = std::make_unique<ConnectionLoop>(
+      s.http.take_listener(), lo, [&s](httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+        return s.http.serve(stream, close_connection, connection_closed);
+      },
+      [&s](std::string_view head) { return refuse_request_head(head, s.options.max_body_bytes); });
   s.thread = std::thread([&s] {
-    s.http.listen_after_bind();
+    s.loop->run();
     std::lock_guard<std::mutex> lock(s.state_mutex);
     s.finished = true;
     s.state_cv.notify_all();
   });
-  // httplib's stop() only acts once the accept loop runs; wait for it so that a stop()
-  // right after start() cannot be lost.
-  while (!s.http.is_running()) {
-    {
-      std::lock_guard<std::mutex> lock(s.state_mutex);
-      if (s.finished) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
   return port;
 }
 
 void Server::stop() {
   Impl& s = *impl_;
   std::lock_guard<std::mutex> lock(s.stop_mutex);
-  s.http.stop();
+  if (s.loop) s.loop->stop();
   if (s.thread.joinable()) s.thread.join();
 }
 
@@ -387,7 +403,10 @@ void Server::wait() {
   s.state_cv.wait(lock, [&] { return !s.started || s.finished; });
 }
 
-bool Server::running() const { return impl_->http.is_running(); }
+bool Server::running() const {
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  return impl_->started && impl_->loop != nullptr && !impl_->finished;
+}
 int Server::port() const { return impl_->port; }
 
 }  // namespace sam3rt::server

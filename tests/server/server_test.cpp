@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -791,6 +794,308 @@ TEST(ServeCommand, AnswersAndStopsCleanlyOnSignals) {
     EXPECT_EQ(serve.stop_with(sig), 0) << "signal " << sig;
     EXPECT_FALSE(c.Get("/v1/health"));
   }
+}
+
+// --- Faults: what a hostile or broken client does (issue #17) -------------------------
+
+TEST(ServerApi, RequestHeadsThatAnnounceImpossibleBodies) {
+  const auto status_of = [](const std::string& head) {
+    const std::string answer = refuse_request_head(head, 1000);
+    return answer.empty() ? 0 : std::stoi(answer.substr(9, 3));
+  };
+  EXPECT_EQ(status_of("POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"), 0);
+  EXPECT_EQ(status_of("POST /v1/images HTTP/1.1\r\ncontent-length:  12 \r\n\r\n"), 0);
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"), 0);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n"), 413);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"), 400);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"), 400);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n"), 400);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length:\r\n\r\n"), 400);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), 400);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), 0);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 400);
+  const std::string answer = refuse_request_head("POST / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n", 1000);
+  const size_t blank = answer.find("\r\n\r\n");
+  ASSERT_NE(blank, std::string::npos);
+  const json body = json::parse(answer.substr(blank + 4));
+  EXPECT_EQ(body["error"]["status"], 413);
+  EXPECT_NE(answer.find("Content-Length: " + std::to_string(answer.size() - blank - 4) + "\r\n"), std::string::npos);
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos);
+}
+
+// A raw TCP connection to 127.0.0.1:port, for what httplib::Client will not send.
+class RawClient {
+ public:
+  explicit RawClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~RawClient() { close(); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connected() const { return connected_; }
+  bool send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  }
+  // Everything the server sends until it closes the connection or `ms` pass.
+  std::string read_until_closed(int ms) {
+    std::string out;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        closed_by_peer_ = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  bool closed_by_peer() const { return closed_by_peer_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+  bool closed_by_peer_ = false;
+};
+
+size_t open_descriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+ServerOptions fault_options() {
+  ServerOptions o;
+  o.port = 0;
+  o.http_threads = 4;
+  o.head_timeout_seconds = 2;
+  o.keep_alive_seconds = 2;
+  return o;
+}
+
+// 64 clients that send a request line and one header and then nothing, and 8 that drip
+// a header a byte every 100 ms, hold no thread: a health check made after them is
+// answered at once (the issue's starvation case: 32 threads then, 4 here), and each slow
+// client gets 408 and a closed connection once the head timeout has passed.
+TEST(ServerFaults, SlowClientsDoNotStarveOthers) {
+  Server server(test_model(), fault_options());
+  const int port = server.start();
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 64; ++i) {
+    silent.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(silent.back()->connected());
+    ASSERT_TRUE(silent.back()->send("GET /v1/health HTTP/1.1\r\nHost: x\r\n"));
+  }
+  std::atomic<int> dripping_closed{0};
+  std::atomic<int> dripping_408{0};
+  std::vector<std::thread> drippers;
+  const auto t_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i) {
+    drippers.emplace_back([&, port] {
+      RawClient c(port);
+      const std::string head = "GET /v1/health HTTP/1.1\r\nX-Slow: " + std::string(200, 'a');
+      for (char ch : head) {
+        if (!c.send(std::string(1, ch))) break;
+        const std::string got = c.read_until_closed(100);
+        if (!got.empty() || c.closed_by_peer()) {
+          dripping_408 += got.find("HTTP/1.1 408") == 0 ? 1 : 0;
+          break;
+        }
+      }
+      if (c.closed_by_peer() || c.read_until_closed(100).size() > 0 || c.closed_by_peer()) ++dripping_closed;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(5);
+    c.set_read_timeout(5);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto h = c.Get("/v1/health");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(h) << httplib::to_string(h.error());
+    EXPECT_EQ(h->status, 200);
+    EXPECT_LT(s, 1.0) << "a health check behind 72 slow clients took " << s << " s";
+  }
+  for (auto& t : drippers) t.join();
+  const double drip_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  EXPECT_EQ(dripping_408.load(), 8);
+  EXPECT_EQ(dripping_closed.load(), 8);
+  EXPECT_LT(drip_s, 4.0) << "byte-a-time clients were held past the 2 s head timeout";
+  for (auto& c : silent) {
+    const std::string got = c->read_until_closed(4000);
+    EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0u) << got;
+    EXPECT_NE(got.find("\"request timeout\""), std::string::npos) << got;
+    EXPECT_TRUE(c->closed_by_peer());
+  }
+}
+
+// Every malformed number, type and structure in a segment body is a 4xx with a JSON error,
+// never a 5xx; raw requests the HTTP layer refuses get a JSON 400 too.
+TEST(ServerFaults, MalformedBodiesAndRequestsAreClientErrors) {
+  Server server(test_model(), fault_options());
+  const int port = server.start();
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60);
+  auto up = c.Post("/v1/images", png_bytes(test_rgb(40, 60)), "image/png");
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 200) << up->body;
+  const std::string id = json::parse(up->body)["id"];
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::vector<std::string> bodies = {
+      R"({"points":[{"x":1e400,"y":-1,"label":1}]})",  // the issue's overflow
+      R"({"points":[{"x":-1e400,"y":1,"label":1}]})",
+      R"({"points":[{"x":10,"y":1e39,"label":1}]})",   // finite double, not a float
+      R"({"points":[{"x":99999999999999999999999999,"y":1,"label":1}]})",
+      R"({"points":[{"x":"10","y":1,"label":1}]})",
+      R"({"points":[{"x":null,"y":1,"label":1}]})",
+      R"({"points":[{"x":10,"y":1,"label":7}]})",
+      R"({"points":[{"x":10,"y":1,"label":1.5}]})",
+      R"({"points":[{"x":10,"y":1,"label":-1e400}]})",
+      R"({"points":[{"x":10,"y":1}], "extra": 1})",
+      R"({"points":[[10]]})",
+      R"({"points":{}})",
+      R"({"points":[{"x":-5,"y":1,"label":1}]})",      // outside the image
+      R"({"boxes":[[1,2,3]]})",
+      R"({"boxes":[[1,2,3,1e400]]})",
+      R"({"boxes":[[30,20,10,5]], "mode":"object"})",  // inverted
+      R"({"boxes":"x"})",
+      R"({"text":5})",
+      R"({"text":["a",3]})",
+      R"({"text":"cat","threshold":1e999})",
+      R"({"text":"cat","threshold":-1})",
+      R"({"text":"cat","threshold":"high"})",
+      R"({"text":"cat","nms":2})",
+      R"({"text":"cat","max_instances":-1})",
+      R"({"text":"cat","max_instances":1e20})",
+      R"({"text":"cat","max_instances":2.5})",
+      R"({"text":"cat","mode":"weird"})",
+      R"({"points":[{"x":10,"y":1,"label":1}],"multimask":"yes"})",
+      R"({"mask_input":{"size":[1e10,5],"counts":"x"}})",
+      R"({"mask_input":{"size":[-1,-1],"counts":""}})",
+      R"({"mask_input":{"size":[40,60],"counts":"\u0001\u0002"}})",
+      R"({"mask_input":{"size":[40,60],"counts":5}})",
+      R"({"text":"\ud800"})",
+      R"({"text":"cat")",
+      "",
+      "null",
+      "[]",
+      "{}",
+      "\xff\xfe{",
+      deep,
+  };
+  for (const std::string& body : bodies) {
+    auto r = c.Post(("/v1/images/" + id + "/segment").c_str(), body, "application/json");
+    ASSERT_TRUE(r) << "no answer to " << body.substr(0, 80);
+    EXPECT_GE(r->status, 400) << body.substr(0, 80) << " -> " << r->body;
+    EXPECT_LT(r->status, 500) << body.substr(0, 80) << " -> " << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << body.substr(0, 80);
+    EXPECT_TRUE(json::parse(r->body, nullptr, false).contains("error")) << body.substr(0, 80) << " -> " << r->body;
+  }
+  const std::vector<std::string> raw = {
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nabcde",
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n",
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+      "NONSENSE\r\n\r\n",
+      "GET /v1/health HTTP/9.9 extra\r\n\r\n",
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+  };
+  for (const std::string& request : raw) {
+    RawClient r(port);
+    ASSERT_TRUE(r.send(request));
+    const std::string got = r.read_until_closed(3000);
+    ASSERT_GE(got.size(), 12u) << "no answer to " << request;
+    const int status = std::stoi(got.substr(9, 3));
+    EXPECT_GE(status, 400) << request << " -> " << got;
+    EXPECT_LT(status, 500) << request << " -> " << got;
+  }
+  auto h = c.Get("/v1/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+}
+
+// Clients that hang up mid-upload, mid-answer or at once leave no descriptor behind, and
+// the server goes on answering.
+TEST(ServerFaults, DisconnectsLeaveNothingBehind) {
+  Server server(test_model(), fault_options());
+  const int port = server.start();
+  {
+    httplib::Client warm("127.0.0.1", port);
+    ASSERT_TRUE(warm.Get("/v1/health"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const size_t before = open_descriptors();
+  const std::string png = png_bytes(test_rgb(300, 400));
+  for (int i = 0; i < 20; ++i) {
+    {  // mid-upload: half the announced body, then gone
+      RawClient r(port);
+      ASSERT_TRUE(r.send("POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: " +
+                         std::to_string(png.size()) + "\r\n\r\n" + png.substr(0, png.size() / 2)));
+    }
+    {  // mid-answer: asks for the page and leaves without reading it
+      RawClient r(port);
+      ASSERT_TRUE(r.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+    {  // at once
+      RawClient r(port);
+    }
+    {  // half a head
+      RawClient r(port);
+      ASSERT_TRUE(r.send("POST /v1/ima"));
+    }
+  }
+  size_t after = 0;
+  for (int i = 0; i < 100; ++i) {  // the server notices within its timeouts
+    after = open_descriptors();
+    if (after <= before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LE(after, before) << "descriptors left open after 80 dropped connections";
+  httplib::Client c("127.0.0.1", port);
+  auto h = c.Get("/v1/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  auto up = c.Post("/v1/images", png, "image/png");
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->status, 200) << up->body;
+}
+
+// SIGTERM while a request is in flight (its body half sent): the request is finished and
+// answered, the connection closed, and `sam3rt serve` exits 0.
+TEST(ServeCommand, SigtermLetsTheRequestInFlightFinish) {
+  test_model();  // writes the checkpoint
+  ServeProcess serve(checkpoint_dir().string());
+  const int port = serve.port();
+  ASSERT_GT(port, 0);
+  const std::string png = png_bytes(test_rgb(48, 64));
+  RawClient r(port);
+  ASSERT_TRUE(r.send("POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: " +
+                     std::to_string(png.size()) + "\r\n\r\n" + png.substr(0, png.size() / 2)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the head is in; the body is being read
+  std::thread stopper([&] { EXPECT_EQ(serve.stop_with(SIGTERM), 0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(r.send(png.substr(png.size() / 2)));
+  const std::string got = r.read_until_closed(30000);
+  stopper.join();
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  EXPECT_NE(got.find("\"id\""), std::string::npos) << got;
+  EXPECT_TRUE(r.closed_by_peer()) << "the connection stayed open after the stop";
 }
 
 }  // namespace
