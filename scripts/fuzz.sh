@@ -3,10 +3,12 @@
 #
 #   scripts/fuzz.sh                   # every target, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh  # longer
-#   scripts/fuzz.sh config            # one target (safetensors, config, prompt_args, tokenizer)
+#   scripts/fuzz.sh config            # one target (see `sources` below)
 #
-# The targets are built straight with clang (no CMake, no ATen): they only need the
-# ATen-free parsers, include/ and nlohmann-json; fuzz/<target>.dict, when present, is
+# The targets are built straight with clang (no CMake). Most need only ATen-free parsers,
+# include/ and nlohmann-json; the image and HTTP targets link LibTorch (and cpp-httplib,
+# OpenCV): clang 14 cannot compile LibTorch 1.13's headers as C++20, so those build as
+# C++17 (the sources they take compile as both). fuzz/<target>.dict, when present, is
 # the libFuzzer dictionary of JSON keys and edge values. Everything goes to build-fuzz/: the
 # binaries, a working copy of each seed corpus (fuzz/corpus/<target>/ is never
 # modified), logs, and the crashing inputs (build-fuzz/artifacts/<target>/).
@@ -35,15 +37,35 @@ fi
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Iinclude -Isrc -Itools)
 
-# target -> its sources
+aten=(-std=c++17 -DAT_PER_OPERATOR_HEADERS -DTORCH_ASSERT_ONLY_METHOD_OPERATORS)
+aten_libs="-ltorch_cpu -lc10"
+opencv_flags="-DSAM3RT_HAVE_OPENCV=1 $(pkg-config --cflags --libs opencv4 2>/dev/null || true)"
+
+# target -> its sources (and flags)
 declare -A sources=(
   [safetensors]="fuzz/safetensors_fuzz.cpp src/io/safetensors_format.cpp"
   [config]="fuzz/config_fuzz.cpp src/io/config.cpp"
   [prompt_args]="fuzz/prompt_args_fuzz.cpp tools/prompt_args.cpp"
   [tokenizer]="fuzz/tokenizer_fuzz.cpp src/text/clip_tokenizer.cpp -lz"
+  [image]="${aten[*]} fuzz/image_fuzz.cpp src/io/image.cpp $aten_libs"
+  [image_opencv]="${aten[*]} fuzz/image_fuzz.cpp src/io/image.cpp $aten_libs $opencv_flags"
+  [http_request]="${aten[*]} fuzz/http_request_fuzz.cpp src/server/upload.cpp src/server/api.cpp
+                  src/render/coco_rle.cpp src/io/image.cpp -lcpp-httplib $aten_libs"
+)
+# target -> its seed corpus and dictionary (default: its own name)
+declare -A corpus_of=([image_opencv]=image)
+# target -> extra libFuzzer flags: the HTTP target's inputs hold whole uploads; the ATen
+# targets must not allocate more than their pixel limits allow
+declare -A extra_args=(
+  [image]="-malloc_limit_mb=512"
+  [image_opencv]="-malloc_limit_mb=512"
+  [http_request]="-max_len=65536 -malloc_limit_mb=512"
 )
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(safetensors config prompt_args tokenizer); fi
+if [[ ${#targets[@]} -eq 0 ]]; then
+  targets=(safetensors config prompt_args tokenizer image http_request)
+  if pkg-config --exists opencv4 2>/dev/null; then targets+=(image_opencv); fi
+fi
 
 mkdir -p "$out"
 for t in "${targets[@]}"; do
@@ -62,14 +84,15 @@ for t in "${targets[@]}"; do
   artifacts="$out/artifacts/$t"
   rm -rf "$corpus" "$artifacts"
   mkdir -p "$corpus" "$artifacts"
-  cp fuzz/corpus/"$t"/* "$corpus"/
+  seeds=${corpus_of[$t]:-$t}
+  cp fuzz/corpus/"$seeds"/* "$corpus"/
   echo "== running ${t}_fuzz for ${seconds} s (log: $out/$t.log)"
   dict=()
-  if [[ -f fuzz/$t.dict ]]; then dict=(-dict="fuzz/$t.dict"); fi
+  if [[ -f fuzz/$seeds.dict ]]; then dict=(-dict="fuzz/$seeds.dict"); fi
   rc=0
   # shellcheck disable=SC2086
   "$out/${t}_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
-      -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} "$corpus" \
+      ${extra_args[$t]:-} -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} "$corpus" \
       >"$out/$t.log" 2>&1 || rc=$?
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$out/$t.log" || true
   if [[ $rc -ne 0 ]] || [[ -n "$(ls -A "$artifacts")" ]]; then

@@ -33,8 +33,12 @@ inline constexpr int64_t kMaxImagePixels = int64_t{1} << 30;
 // The image file at `path` as RGB uint8 [H, W, 3].
 at::Tensor decode_image(const std::string& path);
 
-// An encoded image held in memory; `name` names it in error messages.
-at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name = "image");
+// An encoded image held in memory; `name` names it in error messages. `max_pixels`
+// lowers the limit (at most kMaxImagePixels): a PNG or JPEG whose header (any frame
+// header the decoder could read) declares more is Error(kUnsupported) before any pixel
+// memory is allocated.
+at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name = "image",
+                        int64_t max_pixels = kMaxImagePixels);
 
 // A binary mask (an object prompt) from an image file or its bytes: pixels whose first
 // channel is above 127 are the object. [height, width] bool. Decoding errors as above; a

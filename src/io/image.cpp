@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <new>
@@ -41,6 +42,12 @@
 #define STBI_ONLY_JPEG
 #define STBI_NO_STDIO
 #define STBI_FAILURE_USERMSG
+// Zeroed allocations: on some corrupt JPEGs stb leaves output pixels unwritten, which
+// would otherwise hold whatever the heap held before (a nondeterministic image, and old
+// memory shown in overlays; found by fuzz/image_fuzz.cpp decoding one input twice).
+#define STBI_MALLOC(size) calloc(1, size)
+#define STBI_REALLOC(p, size) realloc(p, size)
+#define STBI_FREE(p) free(p)
 #include <stb/stb_image.h>
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -65,13 +72,12 @@ bool is_jpeg(const uint8_t* data, size_t size) {
   return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 }
 
-void check_dimensions(int64_t width, int64_t height, const char* format, const std::string& name) {
+void check_dimensions(int64_t width, int64_t height, const char* format, const std::string& name, int64_t max_pixels) {
   SAM3RT_CHECK(width > 0 && height > 0, kCorruption, "image ", name, ": zero-size ", format,
                " image (", width, "x", height, ")");
-  const bool fits = width <= kMaxImagePixels && height <= kMaxImagePixels &&
-                    width * height <= kMaxImagePixels;  // no overflow: both <= 2^30
-  SAM3RT_CHECK(fits, kUnsupported, "image ", name, ": ", width, "x", height, " is more than ",
-               kMaxImagePixels, " pixels");
+  const bool fits = width <= max_pixels && height <= max_pixels &&
+                    width * height <= max_pixels;  // no overflow: both <= 2^30
+  SAM3RT_CHECK(fits, kUnsupported, "image ", name, ": ", width, "x", height, " is more than ", max_pixels, " pixels");
 }
 
 // ---- PNG structure ---------------------------------------------------------------
@@ -96,7 +102,7 @@ uint32_t crc32(const uint8_t* data, size_t size) {
 
 // Walks the chunks: IHDR first with a non-zero size, every chunk inside the data, the
 // CRC of every critical chunk right (libpng rejects those too), an IDAT, and IEND.
-void validate_png(const uint8_t* data, size_t size, const std::string& name) {
+void validate_png(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   size_t pos = 8;
   bool seen_idat = false;
   for (int index = 0;; ++index) {
@@ -122,7 +128,7 @@ void validate_png(const uint8_t* data, size_t size, const std::string& name) {
     if (index == 0) {
       SAM3RT_CHECK(type_name == "IHDR" && length == 13, kCorruption, "image ", name,
                    ": corrupt PNG (no IHDR chunk first)");
-      check_dimensions(read_be32(body), read_be32(body + 4), "PNG", name);
+      check_dimensions(read_be32(body), read_be32(body + 4), "PNG", name, max_pixels);
     }
     if (type_name == "IDAT") seen_idat = true;
     if (type_name == "IEND") {
@@ -183,7 +189,7 @@ bool is_sof_marker(uint8_t m) {
 // marker, and EOI at the end; throws Error(kCorruption) naming *name otherwise. With
 // name == nullptr it reads only up to the first scan (for jpeg_exif_orientation) and never
 // throws; the result's width is then 0 on any problem.
-JpegInfo scan_jpeg(const uint8_t* data, size_t size, const std::string* name) {
+JpegInfo scan_jpeg(const uint8_t* data, size_t size, const std::string* name, int64_t max_pixels = kMaxImagePixels) {
   JpegInfo info;
   bool frame = false;
   bool scan = false;
@@ -233,7 +239,7 @@ JpegInfo scan_jpeg(const uint8_t* data, size_t size, const std::string* name) {
       }
       info.height = read_be16(body + 1);
       info.width = read_be16(body + 3);
-      if (name) check_dimensions(info.width, info.height, "JPEG", *name);
+      if (name) check_dimensions(info.width, info.height, "JPEG", *name, max_pixels);
       frame = true;
     } else if (marker == 0xC4) {
       // DHT: each table is a class/id byte, 16 code-length counts and that many symbols,
@@ -295,7 +301,7 @@ JpegInfo scan_jpeg(const uint8_t* data, size_t size, const std::string* name) {
 
 #ifdef SAM3RT_HAVE_OPENCV
 
-at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::string& name) {
+at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   SAM3RT_CHECK(size <= static_cast<size_t>(INT_MAX), kUnsupported, "image ", name,
                ": larger than 2 GiB");
   cv::Mat bgr;
@@ -313,7 +319,7 @@ at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::stri
                ": not a readable image (unknown format or corrupt data)");
   SAM3RT_CHECK(bgr.type() == CV_8UC3, kInternal, "image ", name,
                ": OpenCV returned an unexpected type ", bgr.type());
-  check_dimensions(bgr.cols, bgr.rows, "decoded", name);
+  check_dimensions(bgr.cols, bgr.rows, "decoded", name, max_pixels);
   at::Tensor rgb = at::empty({bgr.rows, bgr.cols, 3}, at::kByte);  // [H, W, 3]
   cv::Mat out(bgr.rows, bgr.cols, CV_8UC3, rgb.data_ptr());
   cv::cvtColor(bgr, out, cv::COLOR_BGR2RGB);
@@ -348,9 +354,42 @@ std::vector<uint8_t> encode_with_backend(const at::Tensor& image) {
 
 #else  // stb
 
-at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::string& name) {
+// Debian's stb_image 2.27 builds a Huffman table without checking that its 16 code-length
+// counts add up to at most 256, and then writes past the table (found by
+// fuzz/image_fuzz.cpp). scan_jpeg checks the tables it walks to, but stb's own marker walk
+// differs on corrupt data (it takes any 0xFF after a scan as a marker), so here every
+// 0xFF 0xC4 anywhere in the data is read the way stb would read a DHT segment there
+// (reading past the end gives 0, as in stb) and the file is refused if any table could
+// overrun. A valid JPEG has 0xFF 0xC4 only at its real DHT markers (entropy-coded data
+// stuffs 0xFF as 0xFF 0x00), whose tables scan_jpeg has already checked.
+void refuse_oversized_huffman_tables(const uint8_t* data, size_t size, const std::string& name) {
+  const auto byte_at = [&](size_t i) -> size_t { return i < size ? data[i] : 0; };
+  for (size_t at = 0; at + 1 < size; ++at) {
+    if (data[at] != 0xFF || data[at + 1] != 0xC4) continue;
+    size_t p = at + 2;
+    long left = static_cast<long>((byte_at(p) << 8) | byte_at(p + 1)) - 2;
+    p += 2;
+    while (left > 0 && p < size) {
+      const size_t q = byte_at(p);
+      if ((q >> 4) > 1 || (q & 15) > 3) break;  // stb refuses this table itself
+      size_t symbols = 0;
+      for (size_t i = 1; i <= 16; ++i) symbols += byte_at(p + i);
+      SAM3RT_CHECK(symbols <= 256, kCorruption, "image ", name, ": corrupt JPEG (a Huffman table of ", symbols,
+                   " symbols; at most 256)");
+      p += 17 + symbols;
+      left -= static_cast<long>(17 + symbols);
+    }
+  }
+}
+
+at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   SAM3RT_CHECK(size <= static_cast<size_t>(INT_MAX), kUnsupported, "image ", name,
                ": larger than 2 GiB");
+  // Only what decode_image's structure checks have walked: stb would also take a JPEG
+  // whose start-of-image marker follows fill bytes (0xFF 0xFF 0xD8), unchecked.
+  SAM3RT_CHECK(is_png(data, size) || is_jpeg(data, size), kCorruption, "image ", name,
+               ": not a PNG or JPEG file (this build reads those two formats)");
+  if (is_jpeg(data, size)) refuse_oversized_huffman_tables(data, size, name);
   const int length = static_cast<int>(size);
   int width = 0;
   int height = 0;
@@ -359,14 +398,14 @@ at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::stri
     SAM3RT_FAIL(kCorruption, "image ", name, ": not a readable image (", stbi_failure_reason(),
                 ")");
   }
-  check_dimensions(width, height, "decoded", name);
+  check_dimensions(width, height, "decoded", name, max_pixels);
   // 3 components: palettes expanded, gray replicated, alpha dropped, 16-bit -> v >> 8.
   stbi_uc* pixels = stbi_load_from_memory(data, length, &width, &height, &channels, 3);
   SAM3RT_CHECK(pixels != nullptr, kCorruption, "image ", name, ": cannot be decoded (",
                stbi_failure_reason(), ")");
   at::Tensor rgb;
   try {
-    check_dimensions(width, height, "decoded", name);
+    check_dimensions(width, height, "decoded", name, max_pixels);
     rgb = at::empty({height, width, 3}, at::kByte);  // [H, W, 3]
     std::memcpy(rgb.data_ptr(), pixels, static_cast<size_t>(width) * height * 3);
   } catch (...) {
@@ -434,16 +473,18 @@ using io::is_png;
 using io::scan_jpeg;
 using io::validate_png;
 
-at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name) {
+at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   SAM3RT_CHECK(data != nullptr || size == 0, kInvalidArgument, "image ", name, ": null data");
   SAM3RT_CHECK(size > 0, kCorruption, "image ", name, ": empty file, not an image");
+  SAM3RT_CHECK(max_pixels > 0, kInvalidArgument, "image ", name, ": the pixel limit must be positive");
+  max_pixels = std::min(max_pixels, kMaxImagePixels);
   if (is_png(data, size)) {
-    validate_png(data, size, name);
+    validate_png(data, size, name, max_pixels);
   } else if (is_jpeg(data, size)) {
-    scan_jpeg(data, size, &name);
+    scan_jpeg(data, size, &name, max_pixels);
   }
   try {
-    return decode_with_backend(data, size, name);
+    return decode_with_backend(data, size, name, max_pixels);
   } catch (const std::bad_alloc&) {
     SAM3RT_FAIL(kUnsupported, "image ", name, ": out of memory while decoding");
   }
@@ -489,7 +530,16 @@ at::Tensor decode_image(const std::string& path) {
 }
 
 at::Tensor decode_mask(const uint8_t* data, size_t size, int64_t width, int64_t height, const std::string& name) {
-  const at::Tensor rgb = decode_image(data, size, name);  // [H, W, 3]
+  SAM3RT_CHECK(width > 0 && height > 0 && height <= kMaxImagePixels / width, kInvalidArgument, "mask ", name,
+               ": the expected size ", width, "x", height, " is empty or too large");
+  // Nothing larger than the expected mask is decoded (a wrong size is refused from the header).
+  at::Tensor rgb;  // [H, W, 3]
+  try {
+    rgb = decode_image(data, size, name, width * height);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnsupported) throw;
+    SAM3RT_FAIL(kInvalidArgument, "mask ", name, " is larger than the image (", width, "x", height, "): ", e.what());
+  }
   SAM3RT_CHECK(rgb.size(0) == height && rgb.size(1) == width, kInvalidArgument, "mask ", name, " is ", rgb.size(1), "x",
                rgb.size(0), " but the image is ", width, "x", height);
   return rgb.select(2, 0).gt(127);  // [H, W] bool

@@ -47,7 +47,7 @@ using ::sam3rt::kMaxImagePixels;
 using ::sam3rt::write_png;
 
 inline at::Tensor decode_image_bytes(const uint8_t* data, size_t size, const std::string& name) {
-  return ::sam3rt::decode_image(data, size, name);
+  return ::sam3rt::decode_image(data, size, name, kMaxImagePixels);
 }
 
 // EXIF orientation (1..8) of a JPEG, 1 when the data is not a JPEG or has no valid tag.

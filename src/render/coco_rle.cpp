@@ -2,6 +2,9 @@
 
 #include <ATen/ops/empty.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "sam3rt/error.h"
 
 namespace sam3rt::render {
@@ -60,7 +63,7 @@ std::vector<uint32_t> rle_string_to_runs(const std::string& counts) {
       more = (c & 0x20) != 0;
       ++p;
       ++k;
-      if (!more && (c & 0x10)) x |= -1ll << (5 * k);  // sign-extend
+      if (!more && (c & 0x10)) x |= static_cast<int64_t>(~uint64_t{0} << (5 * k));  // sign-extend
     }
     if (runs.size() > 2) x += runs[runs.size() - 2];
     SAM3RT_CHECK(x >= 0 && x <= UINT32_MAX, kCorruption, "COCO RLE run length out of range");
@@ -84,18 +87,28 @@ CocoRle encode_coco_rle(const at::Tensor& mask) {
 
 at::Tensor decode_coco_rle(const CocoRle& rle) {
   SAM3RT_CHECK(rle.height >= 0 && rle.width >= 0, kCorruption, "COCO RLE size must be non-negative");
+  SAM3RT_CHECK(rle.width == 0 || rle.height <= std::numeric_limits<int64_t>::max() / rle.width, kCorruption,
+               "COCO RLE size ", rle.height, "x", rle.width, " is too large");
   const auto runs = render::rle_string_to_runs(rle.counts);
   const int64_t n = rle.height * rle.width;
+  // The runs must cover the mask exactly: checked before the mask is allocated, so that a
+  // size with no runs behind it costs nothing.
+  int64_t covered = 0;
+  for (uint32_t r : runs) {
+    SAM3RT_CHECK(covered <= n - static_cast<int64_t>(r), kCorruption, "COCO RLE runs exceed the ", rle.height, "x",
+                 rle.width, " mask");
+    covered += r;
+  }
+  SAM3RT_CHECK(covered == n, kCorruption, "COCO RLE runs cover ", covered, " of ", n, " pixels");
   at::Tensor flat = at::empty({n}, at::TensorOptions().dtype(at::kBool));
   bool* p = flat.data_ptr<bool>();
   int64_t pos = 0;
   bool value = false;
   for (uint32_t r : runs) {
-    SAM3RT_CHECK(pos + r <= n, kCorruption, "COCO RLE runs exceed the ", rle.height, "x", rle.width, " mask");
-    for (uint32_t i = 0; i < r; ++i) p[pos++] = value;
+    std::fill(p + pos, p + pos + r, value);
+    pos += r;
     value = !value;
   }
-  SAM3RT_CHECK(pos == n, kCorruption, "COCO RLE runs cover ", pos, " of ", n, " pixels");
   return flat.view({rle.width, rle.height}).t().contiguous();
 }
 

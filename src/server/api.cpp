@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <set>
 
 
@@ -79,7 +80,7 @@ std::string refuse_request_head(std::string_view head, size_t max_body_bytes) {
       length = v;
       if (v > max_body_bytes) {
         return http_error_response(413, "payload too large",
-                                   "request body of " + std::to_string(v) + " bytes; the limit is " +
+                                   "request body too large: " + std::to_string(v) + " bytes; the limit is " +
                                        std::to_string(max_body_bytes) + " bytes");
       }
     } else if (name == "transfer-encoding" && lower(value) != "chunked") {
@@ -99,7 +100,10 @@ double number_field(const json& obj, const char* key, const std::string& where) 
   if (it == obj.end()) bad(where + ": missing \"" + key + "\"");
   if (!it->is_number()) bad(where + ": \"" + key + "\" must be a number");
   const double v = it->get<double>();
-  if (!std::isfinite(v)) bad(where + ": \"" + key + "\" must be finite");
+  // Finite as the float it becomes (1e39 is a finite double but an infinite float).
+  if (!std::isfinite(v) || std::fabs(v) > std::numeric_limits<float>::max()) {
+    bad(where + ": \"" + key + "\" must be a finite number");
+  }
   return v;
 }
 
@@ -204,7 +208,9 @@ SegmentCall parse_segment_request(const std::string& body, const RequestLimits& 
       bad(where + " must be a COCO RLE {\"size\": [height, width], \"counts\": \"...\"}");
     }
     const int64_t h = (*it)["size"][0].get<int64_t>(), w = (*it)["size"][1].get<int64_t>();
-    if (h <= 0 || w <= 0 || h > 100000 || w > 100000) bad(where + ": size out of range");
+    if (h <= 0 || w <= 0 || h > limits.max_mask_pixels / w) {
+      bad(where + ": size must be positive and at most " + std::to_string(limits.max_mask_pixels) + " pixels");
+    }
     try {
       r.mask_input = decode_coco_rle({h, w, (*it)["counts"].get<std::string>()});
     } catch (const Error& e) {

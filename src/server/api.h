@@ -54,6 +54,7 @@ std::string refuse_request_head(std::string_view head, size_t max_body_bytes);
 struct RequestLimits {
   size_t max_prompts = 32;     // texts + boxes + points
   size_t max_text_chars = 256;
+  int64_t max_mask_pixels = 40'000'000;  // a mask input's height x width
 };
 
 // A parsed POST /v1/images/{id}/segment body: the library's request, and how to render

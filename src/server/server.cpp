@@ -23,6 +23,7 @@
 #include "sam3rt/image.h"
 #include "sam3rt/render.h"
 #include "session_cache.h"
+#include "upload.h"
 
 namespace sam3rt::server {
 
@@ -197,38 +198,10 @@ struct Server::Impl {
   }
 
   void upload(const httplib::Request& req, httplib::Response& res) {
-    const std::string* data = &req.body;
-    if (req.is_multipart_form_data()) {
-      auto it = req.files.find("image");
-      SAM3RT_CHECK(it != req.files.end(), kInvalidArgument,
-                   "multipart upload needs a field named \"image\" holding the image file");
-      data = &it->second.content;
-    }
-    SAM3RT_CHECK(!data->empty(), kInvalidArgument, "empty upload: send the image bytes (JPEG or PNG) as the body");
-    const auto* bytes = reinterpret_cast<const uint8_t*>(data->data());
-    const auto too_many = [&](int64_t w, int64_t h) {
-      return w * h > options.max_image_pixels;
-    };
-    if (auto size = probe_image_size(bytes, data->size()); size && too_many(size->first, size->second)) {
-      throw ApiError(413, "payload too large",
-                     "image is " + std::to_string(size->first) + "x" + std::to_string(size->second) +
-                         " pixels; the limit is " + std::to_string(options.max_image_pixels) + " pixels");
-    }
+    const std::string& data = upload_bytes(req);
     const std::string body = workers.run([&] {
       const auto t0 = Clock::now();
-      at::Tensor rgb;
-      try {
-        rgb = decode_image(bytes, data->size(), "uploaded image");
-      } catch (const Error& e) {
-        // A bad upload is the client's mistake, whatever the decoder calls it.
-        if (e.code() == ErrorCode::kUnsupported) throw ApiError(413, "payload too large", e.what());
-        throw Error(ErrorCode::kInvalidArgument, e.what());
-      }
-      if (too_many(rgb.size(1), rgb.size(0))) {
-        throw ApiError(413, "payload too large",
-                       "image is " + std::to_string(rgb.size(1)) + "x" + std::to_string(rgb.size(0)) +
-                           " pixels; the limit is " + std::to_string(options.max_image_pixels) + " pixels");
-      }
+      const at::Tensor rgb = decode_upload(data, options.max_image_pixels);
       const double decode_ms = ms_since(t0);
       const auto t1 = Clock::now();
       ImageSession session(model);
@@ -254,6 +227,7 @@ struct Server::Impl {
     RequestLimits limits;
     limits.max_prompts = options.max_prompts;
     limits.max_text_chars = options.max_text_chars;
+    limits.max_mask_pixels = options.max_image_pixels;
     SegmentCall call = parse_segment_request(req.body, limits);
     call.json.image_id = e->id;
     std::lock_guard<std::mutex> image_lock(e->mutex);  // one request at a time per image

@@ -315,6 +315,53 @@ TEST(DecodeImageErrors, OversizedHeaderIsUnsupportedWithoutAllocating) {
   EXPECT_NE(message.find("huge_header.png"), std::string::npos) << message;
 }
 
+// A caller's pixel limit is checked from the header: a 16x16 image against 100 pixels.
+TEST(DecodeImageErrors, CallersPixelLimitRefusesFromTheHeader) {
+  const std::vector<uint8_t> png = read_bytes(kImages + "/palette.png");
+  const at::Tensor full = ::sam3rt::decode_image(png.data(), png.size(), "palette.png");
+  const int64_t pixels = full.size(0) * full.size(1);
+  EXPECT_NO_THROW(::sam3rt::decode_image(png.data(), png.size(), "palette.png", pixels));
+  const std::string message = expect_error(ErrorCode::kUnsupported, [&] {
+    ::sam3rt::decode_image(png.data(), png.size(), "palette.png", pixels - 1);
+  });
+  EXPECT_NE(message.find("is more than " + std::to_string(pixels - 1) + " pixels"), std::string::npos) << message;
+  const std::vector<uint8_t> jpeg = read_bytes(kImages + "/progressive.jpg");
+  EXPECT_THROW(::sam3rt::decode_image(jpeg.data(), jpeg.size(), "progressive.jpg", 10), Error);
+}
+
+// decode_mask: [H, W] bool where the first channel is above 127; a file of another size
+// is an invalid argument, whether larger (refused from its header) or smaller.
+TEST(DecodeMask, ThresholdsTheFirstChannelAndChecksTheSize) {
+  const std::vector<uint8_t> png = read_bytes(kImages + "/palette.png");
+  const at::Tensor rgb = ::sam3rt::decode_image(png.data(), png.size(), "palette.png");
+  const int64_t h = rgb.size(0), w = rgb.size(1);
+  const at::Tensor mask = ::sam3rt::decode_mask(png.data(), png.size(), w, h, "palette.png");
+  ASSERT_EQ(mask.scalar_type(), at::kBool);
+  ASSERT_EQ(mask.sizes(), (std::vector<int64_t>{h, w}));
+  const auto* px = rgb.data_ptr<uint8_t>();
+  const auto* m = mask.data_ptr<bool>();
+  for (int64_t i = 0; i < h * w; ++i) ASSERT_EQ(m[i], px[i * 3] > 127) << i;
+  const std::string larger = expect_error(ErrorCode::kInvalidArgument, [&] {
+    ::sam3rt::decode_mask(png.data(), png.size(), w - 1, h, "palette.png");
+  });
+  EXPECT_NE(larger.find("larger than the image"), std::string::npos) << larger;
+  const std::string smaller = expect_error(ErrorCode::kInvalidArgument, [&] {
+    ::sam3rt::decode_mask(png.data(), png.size(), w + 1, h, "palette.png");
+  });
+  EXPECT_NE(smaller.find("but the image is"), std::string::npos) << smaller;
+  EXPECT_THROW(::sam3rt::decode_mask(png.data(), png.size(), 0, h, "palette.png"), Error);
+}
+
+// Found by fuzz/image_fuzz.cpp: fill bytes before the start-of-image marker (0xFF 0xFF
+// 0xD8) made stb decode a JPEG that the structure checks never walked, with a Huffman
+// table of more than 256 symbols that stb 2.27 writes past. Refused in both builds.
+TEST(DecodeImageErrors, FuzzFoundJpegWithFillBeforeStartOfImage) {
+  const std::vector<uint8_t> bytes = read_bytes(kImages + "/fuzz_huffman_overrun.jpg");
+  const std::string message =
+      expect_error(ErrorCode::kCorruption, [&] { decode(bytes, "fuzz_huffman_overrun.jpg"); });
+  EXPECT_NE(message.find("fuzz_huffman_overrun.jpg"), std::string::npos) << message;
+}
+
 // Every proper prefix of a valid file must be rejected as corrupt, never decoded grey.
 void expect_every_truncation_rejected(const std::string& file) {
   const std::vector<uint8_t> bytes = read_bytes(kImages + "/" + file);

@@ -49,6 +49,12 @@ TEST(CocoRle, RejectsMalformedCounts) {
   EXPECT_THROW(decode_coco_rle({2, 2, "3"}), Error);      // covers 3 of 4
   EXPECT_THROW(rle_string_to_runs("X"), Error);           // ends inside a number
   EXPECT_THROW(rle_string_to_runs(std::string(1, '\x7f')), Error);
+  // Sizes whose runs do not cover them are refused before the mask is allocated (10^10
+  // pixels here), and sizes whose product overflows are refused outright.
+  EXPECT_THROW(decode_coco_rle({100000, 100000, ""}), Error);
+  EXPECT_THROW(decode_coco_rle({int64_t{1} << 40, int64_t{1} << 40, "0"}), Error);
+  EXPECT_THROW(decode_coco_rle({-1, 4, ""}), Error);
+  EXPECT_TRUE(decode_coco_rle({0, 0, ""}).numel() == 0);
 }
 
 }  // namespace

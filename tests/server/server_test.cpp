@@ -258,13 +258,20 @@ TEST_F(ServerTest, UploadRawAndMultipart) {
 
 TEST_F(ServerTest, UploadErrors) {
   expect_error(post("/v1/images", "", "image/png"), 400, "empty upload");
-  expect_error(post("/v1/images", read_file(kImages + "/not_an_image.png"), "image/png"), 400, "uploaded image");
+  expect_error(post("/v1/images", read_file(kImages + "/not_an_image.png"), "image/png"), 415, "PNG or JPEG");
+  // A BMP (OpenCV would read it, allocating what its header says): refused unread.
+  const std::string bmp("BM\x46\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\x30\x75\0\0\x30\x75\0\0\x01\0\x18\0", 30);
+  expect_error(post("/v1/images", bmp, "image/bmp"), 415, "PNG or JPEG");
   std::string truncated = png_bytes(test_rgb(16, 16));
   truncated.resize(truncated.size() / 2);
   expect_error(post("/v1/images", truncated, "image/png"), 400, "uploaded image");
   expect_error(post("/v1/images", read_file(kImages + "/zero_width.png"), "image/png"), 400, "uploaded image");
   // 40000 x 40000 in the header: refused before decoding.
   expect_error(post("/v1/images", read_file(kImages + "/huge_header.png"), "image/png"), 413, "40000x40000");
+  // A header whose width x height overflows int64 (found by fuzz/image_fuzz.cpp: the
+  // pixel check multiplied them): still 413, not undefined behaviour.
+  const std::string overflowing("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\xdd\x3b\xc9\x90\xff\xff\xf7\x00\x31\x24\x5b\x49IEND\xae", 32);
+  expect_error(post("/v1/images", overflowing, "image/png"), 413, "3711682960x4294964992");
   httplib::MultipartFormDataItems items = {{"file", png_bytes(test_rgb(8, 8)), "pic.png", "image/png"}};
   expect_error(reply_of(client().Post("/v1/images", items)), 400, "\"image\"");
 }
@@ -720,6 +727,20 @@ TEST(ServerApi, RequestsParseIntoTheLibrarysRequest) {
   EXPECT_THROW(resolve_mode(parse({{"mode", "object"}, {"boxes", arr({bx(1, 1, 5, 5), bx(1, 1, 5, 5)})}})), Error);
   // A number beyond double's range is a malformed request, not a server failure.
   EXPECT_THROW(parse_segment_request(R"({"points": [{"x": 1e400, "y": -1, "label": 1}]})", limits), Error);
+  // A finite double that is an infinite float, too.
+  EXPECT_THROW(parse_segment_request(R"({"points": [{"x": 1e39, "y": 1, "label": 1}]})", limits), Error);
+  EXPECT_NO_THROW(parse_segment_request(R"({"points": [{"x": 3e38, "y": 1, "label": 1}]})", limits));
+  // A mask input larger than the limit is refused before its runs are decoded (its
+  // runs could otherwise spell 10^10 pixels in a few bytes).
+  RequestLimits small;
+  small.max_mask_pixels = 20;
+  EXPECT_NO_THROW(parse_segment_request(R"({"mask_input": {"size": [4, 5], "counts": "d0"}})", small));
+  try {
+    parse_segment_request(R"({"mask_input": {"size": [4, 6], "counts": "h0"}})", small);
+    ADD_FAILURE() << "a 4x6 mask input passed a 20-pixel limit";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 20 pixels"), std::string::npos) << e.what();
+  }
 }
 
 // `sam3rt serve` as a process: prints its port, answers, and exits 0 on SIGTERM / SIGINT.
