@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -204,7 +205,14 @@ void run_track(const TrackArgs& a) {
   int64_t present = 0, object_frames = 0;
   std::set<int64_t> seen;
   const auto t_track = Clock::now();
-  const int64_t done = session.propagate([&](const TrackFrame& f) {
+  // A frame that cannot be read (a corrupt frame, an unreadable file in a folder) or an
+  // output that cannot be written ends the run with an error, after tracks.json is closed
+  // over the frames tracked before it (with an "error" member): the tracker's memory is
+  // built from consecutive frames, so skipping one would silently change every later mask.
+  std::optional<Error> failure;
+  int64_t done = 0;
+  try {
+    done = session.propagate([&](const TrackFrame& f) {
     const auto t0 = Clock::now();
     writer.add(f, session.frame(f.index));
     stage_ms["write"] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -217,10 +225,29 @@ void run_track(const TrackArgs& a) {
     progress.update(writer.frames_added());
     return true;
   }, po);
-  nlohmann::ordered_json trailer;
+  } catch (const Error& e) {
+    failure = e;
+    done = writer.frames_added();
+  }
+  nlohmann::ordered_json trailer = nlohmann::ordered_json::object();
   if (text_mode) trailer["objects"] = std::vector<int64_t>(seen.begin(), seen.end());
-  const std::vector<std::string> written =
-      writer.finish([&](int64_t i) { return session.frame(i); }, text_mode ? trailer.dump() : "");
+  if (failure) {
+    trailer["error"] = {{"code", error_code_name(failure->code())},
+                        {"message", failure->what()},
+                        {"frames_written", writer.frames_added()}};
+  }
+  std::vector<std::string> written;
+  try {
+    written = writer.finish([&](int64_t i) { return session.frame(i); }, trailer.empty() ? "" : trailer.dump());
+  } catch (const Error& e) {
+    if (!failure) throw;
+    throw Error(failure->code(), std::string(failure->what()) + "; closing the outputs failed too: " + e.what());
+  }
+  if (failure) {
+    throw Error(failure->code(), std::string(failure->what()) + " (tracking stopped; the " +
+                                     std::to_string(writer.frames_added()) + " frames tracked before it are in " +
+                                     a.out + ", tracks.json has an \"error\" member)");
+  }
   const double track_s = std::chrono::duration<double>(Clock::now() - t_track).count();
 
   if (model->has_random_weights()) note_random_weights(a.model.model_dir);

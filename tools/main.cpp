@@ -2,6 +2,7 @@
 // failure; usage errors exit with 2, everything else with 1.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -9,6 +10,9 @@
 #include "sam3rt/error.h"
 
 int main(int argc, char** argv) {
+  // Past a file size limit (ulimit -f) a write fails with EFBIG, reported like a full disk,
+  // rather than killing the process mid-output.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"sam3rt: Segment Anything Model 3 in C++"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "sam3rt 0.1.0");

@@ -569,11 +569,28 @@ std::vector<uint8_t> encode_png(const at::Tensor& image) {
 
 void write_png(const std::string& path, const at::Tensor& image) {
   const std::vector<uint8_t> png = encode_png(image);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  SAM3RT_CHECK(out.is_open(), kIo, "cannot open ", path, " for writing: ", errno_text(errno));
-  out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
-  out.close();
-  SAM3RT_CHECK(!out.fail(), kIo, "cannot write ", path, ": ", errno_text(errno));
+  // Written beside and renamed into place: a failed write (a full disk) leaves no
+  // truncated PNG under the final name, and an older file there stays whole.
+  const std::string part = path + ".part";
+  const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  SAM3RT_CHECK(fd >= 0, kIo, "cannot open ", path, " for writing: ", errno_text(errno));
+  size_t done = 0;
+  int error = 0;
+  while (done < png.size()) {
+    const ssize_t n = ::write(fd, png.data() + done, png.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = n < 0 ? errno : EIO;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error == 0 && ::rename(part.c_str(), path.c_str()) != 0) error = errno;
+  if (error != 0) {
+    ::unlink(part.c_str());
+    SAM3RT_FAIL(kIo, "cannot write ", path, ": ", errno_text(error));
+  }
 }
 
 std::optional<std::pair<int64_t, int64_t>> probe_image_size(const uint8_t* data, size_t size) {

@@ -78,7 +78,11 @@ class FolderSource : public CountingSource {
     check_index(*this, index);
     at::Tensor f = cache_.get(index);
     if (f.defined()) return f;
-    f = decode_image(files_[index]);
+    try {
+      f = decode_image(files_[index]);
+    } catch (const Error& e) {
+      throw Error(e.code(), "frame " + std::to_string(index) + " of " + dir_ + ": " + e.what());
+    }
     ++stats.decoded;
     SAM3RT_CHECK(f.size(0) == height_ && f.size(1) == width_, kCorruption, files_[index], ": frame ", index, " is ",
                  f.size(1), "x", f.size(0), " but the video (its first frame) is ", width_, "x", height_);

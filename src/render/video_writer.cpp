@@ -245,6 +245,7 @@ struct TrackWriter::State {
   std::string tmp_path_;
   std::ofstream tmp_;
   int64_t tmp_size_ = 0;
+  bool tmp_failed_ = false;  // a write failed: the entries indexed before it are intact
   // Per frame: offset and length of its latest entry in the temporary file (length 0: none).
   std::vector<std::pair<int64_t, int64_t>> index_;
   std::unique_ptr<render::VideoFileWriter> overlay_;
@@ -313,8 +314,14 @@ void TrackWriter::State::add(const TrackFrame& frame, const at::Tensor& rgb) {
     }
   }
   const std::string entry = track_frame_json(frame);
+  // Flushed per frame: an entry the index records is on disk, so that after a failed
+  // write (a full disk) finish() can still assemble every frame recorded before it.
   tmp_ << entry << '\n';
-  SAM3RT_CHECK(tmp_.good(), kIo, tmp_path_, ": write failed");
+  tmp_.flush();
+  if (!tmp_.good()) {
+    tmp_failed_ = true;
+    SAM3RT_FAIL(kIo, tmp_path_, ": write failed (disk full?)");
+  }
   index_[static_cast<size_t>(frame.index)] = {tmp_size_, static_cast<int64_t>(entry.size())};
   tmp_size_ += static_cast<int64_t>(entry.size()) + 1;
 
@@ -343,7 +350,7 @@ std::vector<std::string> TrackWriter::State::finish(const std::function<at::Tens
   SAM3RT_CHECK(trailer.is_object() && !trailer.contains("frames"), kInvalidArgument,
                "the tracks.json trailer must be a JSON object without \"frames\"");
   tmp_.close();
-  SAM3RT_CHECK(!tmp_.fail(), kIo, tmp_path_, ": write failed");
+  SAM3RT_CHECK(tmp_failed_ || !tmp_.fail(), kIo, tmp_path_, ": write failed");
   const fs::path dir(options_.dir);
   std::vector<std::string> written;
 
@@ -377,8 +384,10 @@ std::vector<std::string> TrackWriter::State::finish(const std::function<at::Tens
     written.push_back((dir / "overlay").string() + "/");
   }
 
+  // Written beside and renamed into place: tracks.json is whole or absent, never cut.
   const fs::path json_path = dir / "tracks.json";
-  std::ofstream out(json_path, std::ios::binary | std::ios::trunc);
+  const fs::path part_path = dir / "tracks.json.part";
+  std::ofstream out(part_path, std::ios::binary | std::ios::trunc);
   SAM3RT_CHECK(out.good(), kIo, json_path.string(), ": cannot write");
   nlohmann::ordered_json header =
       header_json_.empty() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(header_json_);
@@ -396,7 +405,14 @@ std::vector<std::string> TrackWriter::State::finish(const std::function<at::Tens
   }
   out << (first ? "]\n}\n" : "\n  ]\n}\n");
   out.close();
-  SAM3RT_CHECK(!out.fail(), kIo, json_path.string(), ": write failed");
+  std::error_code rename_error;
+  if (!out.fail()) fs::rename(part_path, json_path, rename_error);
+  if (out.fail() || rename_error) {
+    std::error_code ignored;
+    fs::remove(part_path, ignored);
+    SAM3RT_FAIL(kIo, json_path.string(), ": write failed",
+                rename_error ? " (" + rename_error.message() + ")" : std::string(" (disk full?)"));
+  }
   written.insert(written.begin(), json_path.string());
   if (options_.mask_pngs) written.push_back((dir / "masks").string() + "/");
 

@@ -8,6 +8,7 @@
 #include <ATen/ops/equal.h>
 #include <ATen/ops/roll.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -207,6 +208,86 @@ TEST_F(TrackCli, TextPromptsFindTheirOwnObjects) {
   EXPECT_EQ(j["objects"].get<std::set<int64_t>>(), seen);
   EXPECT_FALSE(seen.empty()) << "this model and clip give some detections";
   EXPECT_LE(seen.size(), 3u);
+}
+
+// The last line of the output.
+std::string last_line(const std::string& s) {
+  const size_t end = s.find_last_not_of('\n');
+  if (end == std::string::npos) return "";
+  const size_t start = s.rfind('\n', end);
+  return s.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+}
+
+// A frame that cannot be read in the middle of a folder: the run ends with an error naming
+// the frame (exit 1), and what was tracked before it stays valid: tracks.json closed over
+// frames 0..2 with an "error" member, their mask PNGs, no temporary files.
+TEST_F(TrackCli, AnUnreadableFrameEndsTheRunWithEarlierOutputsValid) {
+  const fs::path folder = dir_ / "frames_bad";
+  fs::create_directories(folder);
+  for (int k = 0; k < 6; ++k) fs::copy_file(dir_ / "frames" / (std::to_string(k) + ".png"),
+                                            folder / (std::to_string(k) + ".png"), fs::copy_options::overwrite_existing);
+  {
+    std::ofstream bad(folder / "3.png", std::ios::binary | std::ios::trunc);
+    bad << "\x89PNG\r\n\x1a\n but then nothing a decoder wants";
+  }
+  const fs::path o = out("bad_frame");
+  const testing::CliRun r = track("--video " + folder.string() + " --point 0:60,50 --out " + o.string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  const std::string line = last_line(r.output);
+  EXPECT_EQ(line.rfind("sam3rt: error: ", 0), 0u) << r.output;
+  EXPECT_NE(line.find("frame 3 of"), std::string::npos) << line;
+  EXPECT_NE(line.find("3.png"), std::string::npos) << line;
+  EXPECT_NE(line.find("the 3 frames tracked before it"), std::string::npos) << line;
+  check_outputs(o, {0, 1, 2}, {1});
+  const nlohmann::json j = read_json(o / "tracks.json");
+  ASSERT_TRUE(j.contains("error")) << j.dump();
+  EXPECT_EQ(j["error"]["code"], "corrupt input");
+  EXPECT_EQ(j["error"]["frames_written"], 3);
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("3.png"), std::string::npos);
+  EXPECT_FALSE(fs::exists(o / "masks" / "1" / "00003.png"));
+  EXPECT_FALSE(fs::exists(o / ".tracks.jsonl.tmp"));
+  EXPECT_FALSE(fs::exists(o / "tracks.json.part"));
+  if (render::can_write_video_files()) {
+    EXPECT_EQ(open_frame_source((o / "overlay.mp4").string())->num_frames(), 3) << "the overlay is closed, playable";
+  }
+}
+
+// A write that fails midway (a file size limit here, as a full disk would make it fail):
+// a clear error, exit 1, and every file left under its final name whole: mask PNGs that
+// decode, tracks.json whole or absent, no partial or temporary files.
+TEST_F(TrackCli, AFailingWriteIsAnErrorAndLeavesNoTruncatedFile) {
+  const fs::path o = out("file_limit");
+  // 2 blocks of 512 bytes per file: the per-frame entries outgrow it within the video.
+  // The CLI ignores SIGXFSZ, so the write fails with EFBIG instead of killing it.
+  const std::string cmd = "ulimit -f 2; exec " + std::string(SAM3RT_CLI_PATH) + " track --threads 1 --model " +
+                          model() + " --video " + frames() + " --point 0:60,50 --point 0:150,90@2 --no-overlay --out " +
+                          o.string() + " 2>&1";
+  FILE* p = popen(("bash -c '" + cmd + "'").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed (SIGXFSZ not ignored?)\n" << output;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << output;
+  const std::string line = last_line(output);
+  EXPECT_EQ(line.rfind("sam3rt: error: ", 0), 0u) << output;
+  EXPECT_NE(line.find("write failed"), std::string::npos) << line;
+  size_t pngs = 0;
+  for (const auto& e : fs::recursive_directory_iterator(o)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find(".part"), std::string::npos) << "partial file left: " << e.path();
+    EXPECT_NE(name, ".tracks.jsonl.tmp");
+    if (e.path().extension() == ".png") {
+      EXPECT_NO_THROW(io::decode_image(e.path().string())) << e.path();
+      ++pngs;
+    }
+  }
+  EXPECT_GT(pngs, 0u) << "the limit should allow a few frames";
+  if (fs::exists(o / "tracks.json")) {
+    EXPECT_NO_THROW(read_json(o / "tracks.json"));
+  }
 }
 
 TEST_F(TrackCli, BadInputIsOneLineAndExitOne) {
