@@ -6,10 +6,11 @@
 
 namespace sam3rt::testing {
 
-CliRun run_cli(const std::string& args) {
+CliRun run_cli(const std::string& args) { return run_shell(std::string(SAM3RT_CLI_PATH) + " " + args + " 2>&1"); }
+
+CliRun run_shell(const std::string& command) {
   CliRun r;
-  const std::string cmd = std::string(SAM3RT_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
+  FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
   size_t n;

@@ -14,6 +14,10 @@ struct CliRun {
 // Runs `sam3rt ARGS` (the built CLI) through the shell and waits for it.
 CliRun run_cli(const std::string& args);
 
+// Runs a whole shell command line (sh -c) and waits for it; stderr is not captured unless
+// the command redirects it.
+CliRun run_shell(const std::string& command);
+
 // Newlines in s.
 size_t count_lines(const std::string& s);
 

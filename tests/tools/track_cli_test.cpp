@@ -8,7 +8,6 @@
 #include <ATen/ops/equal.h>
 #include <ATen/ops/roll.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -262,15 +261,10 @@ TEST_F(TrackCli, AFailingWriteIsAnErrorAndLeavesNoTruncatedFile) {
   const std::string cmd = "ulimit -f 2; exec " + std::string(SAM3RT_CLI_PATH) + " track --threads 1 --model " +
                           model() + " --video " + frames() + " --point 0:60,50 --point 0:150,90@2 --no-overlay --out " +
                           o.string() + " 2>&1";
-  FILE* p = popen(("bash -c '" + cmd + "'").c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string output;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed (SIGXFSZ not ignored?)\n" << output;
-  EXPECT_EQ(WEXITSTATUS(status), 1) << output;
+  const testing::CliRun r = testing::run_shell("bash -c '" + cmd + "'");
+  ASSERT_NE(r.code, -1) << "killed (SIGXFSZ not ignored?)\n" << r.output;
+  EXPECT_EQ(r.code, 1) << r.output;
+  const std::string& output = r.output;
   const std::string line = last_line(output);
   EXPECT_EQ(line.rfind("sam3rt: error: ", 0), 0u) << output;
   EXPECT_NE(line.find("write failed"), std::string::npos) << line;
