@@ -16,13 +16,22 @@
 # exception other than sam3rt::Error, a sanitizer report, a leak, a timeout or an OOM.
 #
 # Environment: FUZZ_SECONDS (default 60), CXX_FUZZ (default clang++, else clang++-14),
-# FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=2" or "-max_len=65536").
+# FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=2" or "-max_len=65536"), FUZZ_SEED (a
+# fixed libFuzzer seed; default random), FUZZ_RUNS (stop after this many inputs).
+#
+# With FUZZ_SEED and FUZZ_RUNS a run is repeatable: the same inputs in the same order on
+# any machine, a slower one stopping at FUZZ_SECONDS after a prefix of them. CI runs that
+# way (scripts/test.sh), so what it checks is what was checked before it landed; searching
+# for new findings is a longer run with a random seed (docs/reliability.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 seconds=${FUZZ_SECONDS:-60}
+repeat=()
+if [[ -n "${FUZZ_SEED:-}" ]]; then repeat+=(-seed="$FUZZ_SEED"); fi
+if [[ -n "${FUZZ_RUNS:-}" ]]; then repeat+=(-runs="$FUZZ_RUNS"); fi
 out=build-fuzz
 cxx=${CXX_FUZZ:-}
 if [[ -z "$cxx" ]]; then
@@ -86,12 +95,12 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   seeds=${corpus_of[$t]:-$t}
   cp fuzz/corpus/"$seeds"/* "$corpus"/
-  echo "== running ${t}_fuzz for ${seconds} s (log: $out/$t.log)"
+  echo "== running ${t}_fuzz for ${seconds} s ${repeat[*]} (log: $out/$t.log)"
   dict=()
   if [[ -f fuzz/$seeds.dict ]]; then dict=(-dict="fuzz/$seeds.dict"); fi
   rc=0
   # shellcheck disable=SC2086
-  "$out/${t}_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
+  "$out/${t}_fuzz" -max_total_time="$seconds" "${repeat[@]}" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
       ${extra_args[$t]:-} -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} "$corpus" \
       >"$out/$t.log" 2>&1 || rc=$?
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$out/$t.log" || true

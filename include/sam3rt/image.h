@@ -4,10 +4,11 @@
 // Decoding: the result is RGB uint8 [H, W, 3], contiguous, on the CPU. A JPEG's EXIF
 // orientation is applied (the tensor is the image as it is meant to be shown); PNG
 // palettes are expanded, alpha dropped, gray replicated, 16-bit samples reduced to their
-// high byte. Truncated files are errors, not partly grey images. Builds with OpenCV read
-// its other formats too (BMP, TIFF, WebP, ...); builds without read PNG and JPEG.
+// high byte. Truncated files are errors, not partly grey images. PNG and JPEG only, in
+// every build: their headers give the size before any pixel memory is allocated.
 // Errors (sam3rt::Error), each naming the file: kNotFound (no such file), kIo (cannot
-// be read or written), kCorruption (not an image, truncated, bad CRC, zero size),
+// be read or written), kCorruption (not a PNG or JPEG, truncated, bad CRC, zero size, a
+// decoded size other than the header's),
 // kUnsupported (more than kMaxImagePixels pixels).
 //
 // Thread-safety: plain functions, no shared state.
@@ -47,8 +48,10 @@ at::Tensor decode_mask(const std::string& path, int64_t width, int64_t height);
 at::Tensor decode_mask(const uint8_t* data, size_t size, int64_t width, int64_t height,
                        const std::string& name = "mask");
 
-// (width, height) from a PNG (IHDR) or JPEG (SOFn) header without decoding, or nullopt
-// for other or unreadable data: to refuse huge images before decoding them.
+// (width, height) from a PNG (IHDR) or JPEG (SOFn) header without decoding, as stored
+// (before any EXIF rotation), or nullopt for other or unreadable data: to refuse huge
+// images before decoding them. decode_image reads the same header and refuses a file
+// that decodes to another size.
 std::optional<std::pair<int64_t, int64_t>> probe_image_size(const uint8_t* data, size_t size);
 
 // PNG bytes of a uint8 image: [H, W, 3] RGB, [H, W, 4] RGBA or [H, W] gray (any strides,

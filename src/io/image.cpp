@@ -100,9 +100,17 @@ uint32_t crc32(const uint8_t* data, size_t size) {
   return c ^ 0xFFFFFFFFu;
 }
 
+// What a PNG or JPEG header declares: the stored size and the EXIF orientation (1 for PNG).
+struct ImageHeader {
+  int64_t width = 0;
+  int64_t height = 0;
+  int orientation = 1;
+};
+
 // Walks the chunks: IHDR first with a non-zero size, every chunk inside the data, the
 // CRC of every critical chunk right (libpng rejects those too), an IDAT, and IEND.
-void validate_png(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+ImageHeader validate_png(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+  ImageHeader header;
   size_t pos = 8;
   bool seen_idat = false;
   for (int index = 0;; ++index) {
@@ -128,12 +136,14 @@ void validate_png(const uint8_t* data, size_t size, const std::string& name, int
     if (index == 0) {
       SAM3RT_CHECK(type_name == "IHDR" && length == 13, kCorruption, "image ", name,
                    ": corrupt PNG (no IHDR chunk first)");
-      check_dimensions(read_be32(body), read_be32(body + 4), "PNG", name, max_pixels);
+      header.width = read_be32(body);
+      header.height = read_be32(body + 4);
+      check_dimensions(header.width, header.height, "PNG", name, max_pixels);
     }
     if (type_name == "IDAT") seen_idat = true;
     if (type_name == "IEND") {
       SAM3RT_CHECK(seen_idat, kCorruption, "image ", name, ": corrupt PNG (no image data)");
-      return;
+      return header;
     }
     pos += 12 + length;
   }
@@ -174,12 +184,6 @@ int tiff_orientation(const uint8_t* tiff, size_t size) {
   return 1;
 }
 
-struct JpegInfo {
-  int64_t width = 0;
-  int64_t height = 0;
-  int orientation = 1;
-};
-
 bool is_sof_marker(uint8_t m) {
   return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
 }
@@ -189,8 +193,8 @@ bool is_sof_marker(uint8_t m) {
 // marker, and EOI at the end; throws Error(kCorruption) naming *name otherwise. With
 // name == nullptr it reads only up to the first scan (for jpeg_exif_orientation) and never
 // throws; the result's width is then 0 on any problem.
-JpegInfo scan_jpeg(const uint8_t* data, size_t size, const std::string* name, int64_t max_pixels = kMaxImagePixels) {
-  JpegInfo info;
+ImageHeader scan_jpeg(const uint8_t* data, size_t size, const std::string* name, int64_t max_pixels = kMaxImagePixels) {
+  ImageHeader info;
   bool frame = false;
   bool scan = false;
   bool have_orientation = false;
@@ -233,6 +237,10 @@ JpegInfo scan_jpeg(const uint8_t* data, size_t size, const std::string* name, in
     const uint8_t* body = data + pos + 2;
     const size_t body_size = length - 2;
     if (is_sof_marker(marker)) {
+      if (frame) {  // libjpeg refuses it; a second size would make the image's size ambiguous
+        fail(ErrorCode::kCorruption, "corrupt JPEG (a second frame header)");
+        return info;
+      }
       if (body_size < 6) {
         fail(ErrorCode::kCorruption, "corrupt JPEG (short frame header)");
         return info;
@@ -307,7 +315,9 @@ at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::stri
   cv::Mat bgr;
   try {
     const cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
-    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR);  // 8-bit BGR, EXIF orientation applied
+    // 8-bit BGR as stored: decode_image applies the EXIF orientation it read itself, as
+    // for stb, so both builds turn an image the same way.
+    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     SAM3RT_FAIL(kCorruption, "image ", name, ": cannot be decoded (", e.what(), ")");
   } catch (const std::bad_alloc&) {
@@ -385,10 +395,6 @@ void refuse_oversized_huffman_tables(const uint8_t* data, size_t size, const std
 at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   SAM3RT_CHECK(size <= static_cast<size_t>(INT_MAX), kUnsupported, "image ", name,
                ": larger than 2 GiB");
-  // Only what decode_image's structure checks have walked: stb would also take a JPEG
-  // whose start-of-image marker follows fill bytes (0xFF 0xFF 0xD8), unchecked.
-  SAM3RT_CHECK(is_png(data, size) || is_jpeg(data, size), kCorruption, "image ", name,
-               ": not a PNG or JPEG file (this build reads those two formats)");
   if (is_jpeg(data, size)) refuse_oversized_huffman_tables(data, size, name);
   const int length = static_cast<int>(size);
   int width = 0;
@@ -413,9 +419,6 @@ at::Tensor decode_with_backend(const uint8_t* data, size_t size, const std::stri
     throw;
   }
   stbi_image_free(pixels);
-  if (is_jpeg(data, size)) {
-    rgb = apply_exif_orientation(rgb, jpeg_exif_orientation(data, size));
-  }
   return rgb;
 }
 
@@ -478,16 +481,25 @@ at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& nam
   SAM3RT_CHECK(size > 0, kCorruption, "image ", name, ": empty file, not an image");
   SAM3RT_CHECK(max_pixels > 0, kInvalidArgument, "image ", name, ": the pixel limit must be positive");
   max_pixels = std::min(max_pixels, kMaxImagePixels);
-  if (is_png(data, size)) {
-    validate_png(data, size, name, max_pixels);
-  } else if (is_jpeg(data, size)) {
-    scan_jpeg(data, size, &name, max_pixels);
-  }
+  // Only formats whose structure is walked here, and whose size is known before any
+  // pixel memory is allocated: other readers (OpenCV's BMP, TIFF, ...; stb's) allocate
+  // whatever a few header bytes ask for.
+  SAM3RT_CHECK(is_png(data, size) || is_jpeg(data, size), kCorruption, "image ", name,
+               ": not a PNG or JPEG file (sam3rt reads those two formats)");
+  const io::ImageHeader header =
+      is_png(data, size) ? validate_png(data, size, name, max_pixels) : scan_jpeg(data, size, &name, max_pixels);
+  at::Tensor stored;  // [H, W, 3] as stored
   try {
-    return decode_with_backend(data, size, name, max_pixels);
+    stored = decode_with_backend(data, size, name, max_pixels);
   } catch (const std::bad_alloc&) {
     SAM3RT_FAIL(kUnsupported, "image ", name, ": out of memory while decoding");
   }
+  // The decoders must agree with the header walked above (its size is what the pixel limit
+  // and probe_image_size were checked against).
+  SAM3RT_CHECK(stored.size(1) == header.width && stored.size(0) == header.height, kCorruption, "image ", name,
+               ": decodes to ", stored.size(1), "x", stored.size(0), " pixels but its header declares ",
+               header.width, "x", header.height);
+  return io::apply_exif_orientation(stored, header.orientation);
 }
 
 namespace {
@@ -601,31 +613,10 @@ std::optional<std::pair<int64_t, int64_t>> probe_image_size(const uint8_t* data,
   if (size >= 24 && std::equal(kPng, kPng + 8, data) && std::equal(data + 12, data + 16, "IHDR")) {
     return std::make_pair(int64_t{be32(16)}, int64_t{be32(20)});
   }
-  if (size >= 4 && data[0] == 0xff && data[1] == 0xd8) {
-    size_t at = 2;
-    while (at + 4 <= size) {
-      if (data[at] != 0xff) return std::nullopt;
-      const uint8_t marker = data[at + 1];
-      if (marker == 0xff) {  // fill byte
-        ++at;
-        continue;
-      }
-      if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {  // no length
-        at += 2;
-        continue;
-      }
-      const size_t length = (size_t{data[at + 2]} << 8) | data[at + 3];
-      if (length < 2) return std::nullopt;
-      const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
-      if (sof) {
-        if (at + 9 > size) return std::nullopt;
-        const int64_t h = (int64_t{data[at + 5]} << 8) | data[at + 6];
-        const int64_t w = (int64_t{data[at + 7]} << 8) | data[at + 8];
-        return std::make_pair(w, h);
-      }
-      if (marker == 0xda || marker == 0xd9) return std::nullopt;  // scan data before a frame header
-      at += 2 + length;
-    }
+  if (data != nullptr && is_jpeg(data, size)) {
+    // The frame header decode_image would read: the same marker walk, up to the first scan.
+    const io::ImageHeader header = io::scan_jpeg(data, size, nullptr);
+    if (header.width > 0 && header.height > 0) return std::make_pair(header.width, header.height);
   }
   return std::nullopt;
 }

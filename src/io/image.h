@@ -13,11 +13,14 @@
 //     under a transparent pixel is returned), grayscale is replicated to R = G = B, and
 //     16-bit samples become 8-bit by keeping the high byte (v >> 8), which is what
 //     OpenCV's IMREAD_COLOR (libpng's strip_16) and stb_image both do;
-//   - other formats: OpenCV's other readers (BMP, TIFF, WebP, ...) are used unchecked; the
-//     stb build reads PNG and JPEG only (stb's other readers are not memory-safe).
+//   - other formats are refused in both builds: OpenCV's other readers (BMP, TIFF, ...)
+//     allocate whatever their header asks before any limit applies, stb's are not
+//     memory-safe.
 // Before decoding, PNG and JPEG files are checked for structure so that a truncated file
 // is an error rather than a partly grey image: a PNG must reach its IEND chunk with the
-// CRC of every critical chunk right, a JPEG must reach its end-of-image marker.
+// CRC of every critical chunk right, a JPEG must reach its end-of-image marker with one
+// frame header. The EXIF orientation is read here, not by the backend, and the decoded
+// size must equal the header's.
 //
 // Errors (sam3rt::Error), each naming the file:
 //   kNotFound    the file does not exist;

@@ -16,7 +16,9 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sam3rt/error.h"
@@ -360,6 +362,58 @@ TEST(DecodeImageErrors, FuzzFoundJpegWithFillBeforeStartOfImage) {
   const std::string message =
       expect_error(ErrorCode::kCorruption, [&] { decode(bytes, "fuzz_huffman_overrun.jpg"); });
   EXPECT_NE(message.find("fuzz_huffman_overrun.jpg"), std::string::npos) << message;
+}
+
+// Found by fuzz/image_fuzz.cpp (OpenCV build): probe_image_size read a 0xFF 0x00 pair as a
+// segment with a length, jumped by it and took a frame header hidden in an APP0 payload,
+// while libjpeg (like the structure walk) skips 0xFF 0x00 as stray bytes and decodes the
+// real frame. The server's pixel limit rests on that probe, so the probe now walks the
+// markers as decode_image does and the two agree.
+TEST(DecodeImageErrors, FuzzFoundProbeAndDecoderReadTheSameFrameHeader) {
+  const std::vector<uint8_t> real = read_bytes(kImages + "/progressive.jpg");  // 64x48
+  // A baseline frame header declaring 4096x4096 (0x1000), one component.
+  const std::vector<uint8_t> fake_sof = {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x10, 0x00, 0x10, 0x00, 0x01, 0x01, 0x11, 0x00};
+  std::vector<uint8_t> bytes = {0xFF, 0xD8,               // SOI
+                                0xFF, 0x00, 0x00, 0x0A,   // stray pair, then what a length-reader reads as 10
+                                0xFF, 0xE0, 0x00, 0x14};  // APP0 of 20 bytes (18 of payload)
+  const std::vector<uint8_t> payload_head = {'s', 'a', 'm', '3'};
+  bytes.insert(bytes.end(), payload_head.begin(), payload_head.end());  // offset 14: where the length-reader lands
+  bytes.insert(bytes.end(), fake_sof.begin(), fake_sof.end());
+  bytes.push_back(0x00);                                   // payload ends at offset 28
+  bytes.insert(bytes.end(), real.begin() + 2, real.end());  // the real file after its SOI
+  ASSERT_EQ(bytes[14], 0xFF);
+  const auto probed = probe_image_size(bytes.data(), bytes.size());
+  ASSERT_TRUE(probed.has_value());
+  EXPECT_EQ(*probed, std::make_pair(int64_t{64}, int64_t{48}));
+  // stb refuses the stray pair, libjpeg skips it: either way never a 4096x4096 image.
+  try {
+    expect_rgb_image(decode(bytes), 48, 64);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+  }
+}
+
+TEST(DecodeImageErrors, JpegWithASecondFrameHeaderIsCorruption) {
+  const std::vector<uint8_t> real = read_bytes(kImages + "/progressive.jpg");
+  const std::vector<uint8_t> sof = {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x30, 0x00, 0x40, 0x01, 0x01, 0x11, 0x00};
+  std::vector<uint8_t> bytes(real.begin(), real.begin() + 2);
+  bytes.insert(bytes.end(), sof.begin(), sof.end());
+  bytes.insert(bytes.end(), real.begin() + 2, real.end());
+  const std::string message = expect_error(ErrorCode::kCorruption, [&] { decode(bytes, "two_frames.jpg"); });
+  EXPECT_NE(message.find("second frame header"), std::string::npos) << message;
+  EXPECT_EQ(probe_image_size(bytes.data(), bytes.size()), std::nullopt);
+}
+
+// Other formats are refused in every build before any reader sees them: fuzzing found one
+// of OpenCV's other readers allocating 604 MB for a small file (its pixel limit is read
+// from the environment once, at load); a BMP header stands for them here.
+TEST(DecodeImageErrors, OnlyPngAndJpegAreRead) {
+  // A 24-bit BMP header declaring 14000x14000 pixels.
+  const std::string bmp("BM\x46\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\xb0\x36\0\0\xb0\x36\0\0\x01\0\x18\0", 30);
+  const std::vector<uint8_t> bytes(bmp.begin(), bmp.end());
+  const std::string message = expect_error(ErrorCode::kCorruption, [&] { decode(bytes, "big.bmp"); });
+  EXPECT_NE(message.find("not a PNG or JPEG"), std::string::npos) << message;
+  EXPECT_NE(message.find("big.bmp"), std::string::npos) << message;
 }
 
 // Every proper prefix of a valid file must be rejected as corrupt, never decoded grey.
