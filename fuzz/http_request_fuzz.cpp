@@ -2,7 +2,7 @@
 // bytes go where a client's would: the connection loop's head check (refuse_request_head),
 // then cpp-httplib's request parser (request line, headers, Content-Length and chunked
 // bodies, multipart forms) through the same process_request the server calls, then the
-// server's own parsers behind POST /v1/images (upload_bytes, decode_upload: PNG and JPEG
+// server's own parsers behind POST /v1/images (read_upload, decode_upload: PNG and JPEG
 // under a pixel limit) and POST /v1/images/{id}/segment (parse_segment_request: every
 // prompt kind, COCO RLE mask inputs). Invariant: no answer is a 5xx, and every exception
 // out of those parsers is sam3rt::Error or ApiError (anything else traps).
@@ -63,9 +63,10 @@ class MemoryStream final : public httplib::Stream {
 class Router : public httplib::Server {
  public:
   Router() {
-    Post("/v1/images", [](const httplib::Request& req, httplib::Response& res) {
+    Post("/v1/images", [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& content) {
       answer(res, [&] {
-        const at::Tensor rgb = sam3rt::server::decode_upload(sam3rt::server::upload_bytes(req), kMaxPixels);
+        const std::string data = sam3rt::server::read_upload(req, res, content);
+        const at::Tensor rgb = sam3rt::server::decode_upload(data, kMaxPixels);
         if (rgb.dim() != 3 || rgb.size(2) != 3 || rgb.size(0) * rgb.size(1) > kMaxPixels) __builtin_trap();
       });
     });

@@ -5,6 +5,7 @@
 #include <ATen/ops/empty.h>
 
 #include <string>
+#include <vector>
 
 #include "sam3rt/error.h"
 
@@ -41,12 +42,19 @@ std::pair<at::Tensor, at::Tensor> normalisation_tensors(const std::array<double,
 
 // uint8 [N, C, H, W] -> float32 [N, C, height, width] holding whole numbers in [0, 255]
 // (the uint8 result torchvision would produce, kept in float).
+// One channel at a time: a float copy of a whole 40-megapixel photo is 480 MB, of one of
+// its channels 160 MB (the server runs several at once; docs/server.md). The filter does
+// not mix channels, so the result is the same.
 at::Tensor resize_to_rounded_float(const at::Tensor& nchw_uint8, int64_t height, int64_t width) {
-  at::Tensor x = nchw_uint8.to(at::kFloat);
-  // [N, C, height, width]
-  x = at::_upsample_bilinear2d_aa(x, {height, width}, /*align_corners=*/false, c10::nullopt,
-                                  c10::nullopt);
-  return x.round().clamp(0.0, 255.0);
+  std::vector<at::Tensor> channels;
+  channels.reserve(static_cast<size_t>(nchw_uint8.size(1)));
+  for (int64_t c = 0; c < nchw_uint8.size(1); ++c) {
+    at::Tensor x = nchw_uint8.narrow(1, c, 1).contiguous().to(at::kFloat);  // [N, 1, H, W]
+    x = at::_upsample_bilinear2d_aa(x, {height, width}, /*align_corners=*/false, c10::nullopt,
+                                    c10::nullopt);  // [N, 1, height, width]
+    channels.push_back(x.round().clamp(0.0, 255.0));
+  }
+  return at::cat(channels, 1);  // [N, C, height, width]
 }
 
 // One checked image to [1, 3, size, size] float32, normalised.

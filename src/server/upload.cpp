@@ -6,16 +6,44 @@
 
 namespace sam3rt::server {
 
-const std::string& upload_bytes(const httplib::Request& req) {
-  const std::string* data = &req.body;
-  if (req.is_multipart_form_data()) {
-    auto it = req.files.find("image");
-    SAM3RT_CHECK(it != req.files.end(), kInvalidArgument,
-                 "multipart upload needs a field named \"image\" holding the image file");
-    data = &it->second.content;
+std::string read_upload(const httplib::Request& req, const httplib::Response& res,
+                        const httplib::ContentReader& content) {
+  std::string data;
+  // The head check refused a Content-Length that is not a number or above the limit.
+  const std::string length = req.get_header_value("Content-Length");
+  if (!length.empty() && length.size() <= 19 && length.find_first_not_of("0123456789") == std::string::npos) {
+    data.reserve(std::stoull(length));
   }
-  SAM3RT_CHECK(!data->empty(), kInvalidArgument, "empty upload: send the image bytes (JPEG or PNG) as the body");
-  return *data;
+  bool complete = false;
+  bool found = false;
+  if (req.is_multipart_form_data()) {
+    bool in_image = false;
+    complete = content(
+        [&](const httplib::MultipartFormData& field) {
+          in_image = !found && field.name == "image";
+          found = found || in_image;
+          return true;
+        },
+        [&](const char* bytes, size_t n) {
+          if (in_image) data.append(bytes, n);
+          return true;
+        });
+  } else {
+    found = true;
+    complete = content([&](const char* bytes, size_t n) {
+      data.append(bytes, n);
+      return true;
+    });
+  }
+  if (!complete) {
+    const bool too_large = res.status == 413;
+    throw ApiError(too_large ? 413 : 400, too_large ? "payload too large" : "bad request",
+                   too_large ? "the request body is larger than the server's limit"
+                             : "the request body could not be read whole (malformed or cut short)");
+  }
+  SAM3RT_CHECK(found, kInvalidArgument, "multipart upload needs a field named \"image\" holding the image file");
+  SAM3RT_CHECK(!data.empty(), kInvalidArgument, "empty upload: send the image bytes (JPEG or PNG) as the body");
+  return data;
 }
 
 at::Tensor decode_upload(const std::string& bytes, int64_t max_pixels) {

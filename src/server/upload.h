@@ -11,9 +11,16 @@
 
 namespace sam3rt::server {
 
-// The image file of an upload: the body, or the "image" field of a multipart form.
-// Error(kInvalidArgument) for a form without that field or an empty upload.
-const std::string& upload_bytes(const httplib::Request& req);
+// The image file of an upload, read from the connection through httplib's content reader:
+// the body, or the first "image" field of a multipart form. The string is reserved from
+// the Content-Length before reading (the connection loop has checked it against the body
+// limit), so a request thread holds one copy of the upload, not the up to 2.5 times a
+// doubling string would; of a form only the image is kept. Errors: a body that could not
+// be read whole (too large when chunked, malformed chunks or form, a client gone) is
+// ApiError with the status httplib chose (400 or 413); a form without an "image" field or
+// an empty upload is Error(kInvalidArgument).
+std::string read_upload(const httplib::Request& req, const httplib::Response& res,
+                        const httplib::ContentReader& content);
 
 // Decodes uploaded bytes to RGB uint8 [H, W, 3]. PNG or JPEG only (ApiError 415: their
 // headers give the size before decoding, where OpenCV's other readers allocate whatever
