@@ -68,8 +68,22 @@ static char* fmt(const char* f, ...) {
   return b;
 }
 
-/* A formatted string that stays (tests leak these few). */
-static char* keep(const char* s) { return strdup(s); }
+/* A formatted string that stays until the program exits (freed then: the ASan build of
+   the tests reports leaks). */
+static char* g_kept[1024];
+static int g_kept_count = 0;
+static void free_kept(void) {
+  for (int i = 0; i < g_kept_count; ++i) free(g_kept[i]);
+}
+static char* keep(const char* s) {
+  if (g_kept_count == 0) atexit(free_kept);
+  if (g_kept_count == (int)(sizeof g_kept / sizeof g_kept[0])) {
+    fprintf(stderr, "capi_test: keep() is full\n");
+    exit(2);
+  }
+  g_kept[g_kept_count] = strdup(s);
+  return g_kept[g_kept_count++];
+}
 
 static char* read_file(const char* path, size_t* size) {
   FILE* f = fopen(path, "rb");
