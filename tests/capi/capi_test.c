@@ -505,6 +505,7 @@ static void test_image_inputs(void) {
   FAILS(sam3rt_image_set_encoded(s, (const uint8_t*)bytes, n / 2), SAM3RT_ERR_CORRUPTION, "");
   FAILS(sam3rt_image_set_encoded(s, (const uint8_t*)bytes, 0), SAM3RT_ERR_CORRUPTION, "");
   FAILS(sam3rt_image_set_file(s, "/nonexistent/x.jpg"), SAM3RT_ERR_NOT_FOUND, "/nonexistent/x.jpg");
+  sam3rt_free(rgb);  /* the failing call below sets rgb to NULL */
   FAILS(sam3rt_decode_image_file("/nonexistent/y.png", &rgb, &w, &h), SAM3RT_ERR_NOT_FOUND, "y.png");
   CHECK(rgb == NULL);
   FAILS(sam3rt_image_set_rgb(s, padded, 0, 10, 0), SAM3RT_ERR_INVALID_ARGUMENT, "positive");
