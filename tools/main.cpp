@@ -3,11 +3,13 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <string>
 #include <cstdio>
 #include <exception>
 
 #include "commands.h"
 #include "sam3rt/error.h"
+#include "sam3rt/version.h"
 
 int main(int argc, char** argv) {
   // Past a file size limit (ulimit -f) a write fails with EFBIG, reported like a full disk,
@@ -15,7 +17,7 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"sam3rt: Segment Anything Model 3 in C++"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "sam3rt 0.1.0");
+  app.set_version_flag("--version", std::string("sam3rt ") + sam3rt::version());
   int exit_code = 0;
   sam3rt::cli::add_info_command(app, exit_code);
   sam3rt::cli::add_verify_command(app, exit_code);

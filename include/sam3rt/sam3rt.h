@@ -8,4 +8,5 @@
 #include "sam3rt/render.h"
 #include "sam3rt/track_writer.h"
 #include "sam3rt/types.h"
+#include "sam3rt/version.h"
 #include "sam3rt/video.h"

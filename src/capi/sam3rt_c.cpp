@@ -220,7 +220,7 @@ const char* sam3rt_status_name(sam3rt_status status) {
   return "unknown status";
 }
 
-const char* sam3rt_version(void) { return SAM3RT_VERSION; }
+const char* sam3rt_version(void) { return sam3rt::version(); }
 
 sam3rt_status sam3rt_decode_image_file(const char* path, uint8_t** rgb, int64_t* width, int64_t* height) {
   return guarded([&] {

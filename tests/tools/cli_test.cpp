@@ -14,6 +14,7 @@
 #include "render/coco_rle.h"
 #include "testing/cli.h"
 #include "testing/fixture.h"
+#include "sam3rt/version.h"
 
 namespace sam3rt {
 namespace {
@@ -32,6 +33,15 @@ std::string last_line(const std::string& s) {
   while (!t.empty() && t.back() == '\n') t.pop_back();
   const auto p = t.rfind('\n');
   return p == std::string::npos ? t : t.substr(p + 1);
+}
+
+// The CLI, the C++ API and the build all give the project's version (once hard-coded as
+// 0.1.0 in the CLI while the project was at 0.4.0).
+TEST(CliVersion, IsTheProjectsVersion) {
+  const CliRun r = run_cli("--version");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, std::string("sam3rt ") + SAM3RT_TEST_VERSION + "\n");
+  EXPECT_STREQ(sam3rt::version(), SAM3RT_TEST_VERSION);
 }
 
 class Cli : public ::testing::Test {
