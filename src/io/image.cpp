@@ -174,7 +174,7 @@ int tiff_orientation(const uint8_t* tiff, size_t size) {
   const size_t count = u16(ifd);
   for (size_t i = 0; i < count; ++i) {
     const size_t entry = ifd + 2 + 12 * i;
-    if (entry > size - 12) break;
+    if (size < 12 || entry > size - 12) break;  // (size - 12 wrapped for blocks of 8 to 11 bytes)
     if (u16(entry) != 0x0112) continue;
     const uint32_t type = u16(entry + 2);
     if (type != 3 || u32(entry + 4) < 1) return 1;  // SHORT, at least one value

@@ -393,6 +393,19 @@ TEST(DecodeImageErrors, FuzzFoundProbeAndDecoderReadTheSameFrameHeader) {
   }
 }
 
+// Found by fuzz/image_fuzz.cpp (a 10-minute image_opencv run): an EXIF block of 8 to 11
+// bytes made the IFD entry bound wrap (size - 12 in size_t), and its entries were read
+// past the block. The block here ends the buffer, so the ASan build sees any such read.
+TEST(DecodeImageErrors, FuzzFoundShortExifBlockIsReadWithinItself) {
+  // SOI, APP1 of 19 bytes: "Exif\0\0" and an 11-byte big-endian TIFF block whose IFD at
+  // offset 0 claims 0x4D4D entries.
+  const std::vector<uint8_t> bytes = {0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x13, 'E', 'x', 'i', 'f', 0, 0,
+                                      'M', 'M', 0x00, 0x2A, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xE1, 0xFF};
+  EXPECT_EQ(jpeg_exif_orientation(bytes.data(), bytes.size()), 1);
+  EXPECT_EQ(probe_image_size(bytes.data(), bytes.size()), std::nullopt);  // no frame header
+  expect_error(ErrorCode::kCorruption, [&] { decode(bytes, "short_exif.jpg"); });
+}
+
 TEST(DecodeImageErrors, JpegWithASecondFrameHeaderIsCorruption) {
   const std::vector<uint8_t> real = read_bytes(kImages + "/progressive.jpg");
   const std::vector<uint8_t> sof = {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x30, 0x00, 0x40, 0x01, 0x01, 0x11, 0x00};
