@@ -22,12 +22,11 @@ import argparse
 import http.client
 import json
 import os
-import re
-import signal
-import subprocess
 import sys
 import threading
 import time
+
+import tiny_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = [  # (file, content type)
@@ -140,33 +139,13 @@ def worker(index, port, stop, tally, images):
 def main():
     args = parse_args()
     os.chdir(ROOT)
-    exe = os.path.join(args.build, "sam3rt")
-    if not os.access(exe, os.X_OK):
-        sys.exit(f"soak: {exe} missing: run scripts/build.sh")
     out = args.out or os.path.join(args.build, "soak")
-    os.makedirs(out, exist_ok=True)
-    model = os.path.join(out, "model")
-    subprocess.run([exe, "make-random-checkpoint", "--config", "tests/server/tiny_config.json", "--out", model,
-                    "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
+    server, port = tiny_server.start(args.build, out, "soak",
+                                     ["--threads", "1", "--inference-slots", "2", "--cache-mb", "64"])
     images = []
     for path, ctype in IMAGES:
         with open(path, "rb") as f:
             images.append((path, ctype, f.read()))
-
-    log = open(os.path.join(out, "serve.log"), "w")
-    server = subprocess.Popen([exe, "serve", "--model", model, "--port", "0", "--threads", "1",
-                               "--inference-slots", "2", "--cache-mb", "64"],
-                              stdout=subprocess.PIPE, stderr=log, text=True)
-    port = None
-    for line in server.stdout:
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        server.wait()
-        sys.exit(f"soak: the server did not start (see {out}/serve.log)")
-    threading.Thread(target=server.stdout.read, daemon=True).start()  # drain
 
     tally = Tally()
     stop = threading.Event()
@@ -191,13 +170,7 @@ def main():
         t.join()
     elapsed = time.monotonic() - started
     alive = server.poll() is None
-    if alive:
-        server.send_signal(signal.SIGTERM)
-    try:
-        code = server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        code = "hung on SIGTERM"
+    code = tiny_server.stop(server) if alive else server.returncode
 
     with open(os.path.join(out, "rss.csv"), "w") as f:
         f.write("seconds,rss_kib\n")

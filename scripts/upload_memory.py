@@ -27,14 +27,13 @@ import argparse
 import http.client
 import os
 import random
-import re
-import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
 import zlib
+
+import tiny_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
@@ -95,34 +94,16 @@ def upload(port, body):
 def main():
     args = parse_args()
     os.chdir(ROOT)
-    exe = os.path.join(args.build, "sam3rt")
-    if not os.access(exe, os.X_OK):
-        sys.exit(f"upload_memory: {exe} missing: run scripts/build.sh")
     out = args.out or os.path.join(args.build, "upload-memory")
-    os.makedirs(out, exist_ok=True)
-    model = os.path.join(out, "model")
-    subprocess.run([exe, "make-random-checkpoint", "--config", "tests/server/tiny_config.json", "--out", model,
-                    "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
     width = 1 << ((args.pixels.bit_length() - 1 + 1) // 2)
     height = args.pixels // width
     body = noise_png(width, height)
     pixels = width * height
 
-    log = open(os.path.join(out, "serve.log"), "w")
-    server = subprocess.Popen([exe, "serve", "--model", model, "--port", "0", "--http-threads", str(args.http_threads),
-                               "--inference-slots", str(args.slots), "--cache-mb", str(args.cache_mb),
-                               "--max-pixels", str(args.pixels), "--max-body-mb", str(len(body) // MIB + 1)],
-                              stdout=subprocess.PIPE, stderr=log, text=True)
-    port = None
-    for line in server.stdout:
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        server.wait()
-        sys.exit(f"upload_memory: the server did not start (see {out}/serve.log)")
-    threading.Thread(target=server.stdout.read, daemon=True).start()
+    server, port = tiny_server.start(
+        args.build, out, "upload_memory",
+        ["--http-threads", str(args.http_threads), "--inference-slots", str(args.slots), "--cache-mb",
+         str(args.cache_mb), "--max-pixels", str(args.pixels), "--max-body-mb", str(len(body) // MIB + 1)])
     failed = False
     try:
         # Warm up (the first runs allocate the runtime's pools), then a small image alone: E.
@@ -172,12 +153,7 @@ def main():
             print("upload_memory: the peak exceeds the bound", file=sys.stderr)
             failed = True
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            code = server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            code = "hung"
+        code = tiny_server.stop(server)
     if code != 0:
         print(f"upload_memory: the server's exit on SIGTERM: {code}", file=sys.stderr)
         failed = True
